@@ -1,0 +1,1 @@
+"""Checks: HA rules over the model, and the failure analysis behind `validate --explain`."""
