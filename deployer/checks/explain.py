@@ -76,6 +76,7 @@ class Analysis:
     environment: str
     scenarios: list[Scenario] = field(default_factory=list)
     spofs: list[SinglePointOfFailure] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
 
     @property
     def unaccepted_spofs(self) -> list[SinglePointOfFailure]:
@@ -87,18 +88,28 @@ def analyse(topology: Topology) -> Analysis:
     analysis = Analysis(topology.name)
     if topology.platform is Platform.KUBERNETES:
         return analysis
+    # A service already down with nothing lost is a broken topology (the rules say why),
+    # not a single point of failure of any one host.
+    layout = Layout(topology)
+    broken = {s.name for s in simulate(topology, [], layout) if s.state is State.DOWN}
+    analysis.broken = sorted(broken)
     for kind, target, lost in failure_cases(topology):
-        scenario = Scenario(kind, target, tuple(h.name for h in lost), simulate(topology, lost))
+        states = simulate(topology, lost, layout)
+        scenario = Scenario(kind, target, tuple(h.name for h in lost), states)
         analysis.scenarios.append(scenario)
-        if scenario.outcome is State.DOWN:
-            accepted = _acceptances(topology, scenario.down_services)
-            analysis.spofs.append(SinglePointOfFailure(kind, target, tuple(scenario.down_services), accepted))
+        down = [name for name in scenario.down_services if name not in broken]
+        if down:
+            accepted = _acceptances(topology, down)
+            analysis.spofs.append(SinglePointOfFailure(kind, target, tuple(down), accepted))
     return analysis
 
 
 def failure_cases(topology: Topology) -> Iterable[tuple[str, str, list[Host]]]:
+    seen: set[str] = set()
     for host in topology.hosts:
-        yield "host", host.name, [host]
+        if host.name not in seen:  # a duplicate name is its own error
+            seen.add(host.name)
+            yield "host", host.name, [host]
     zones: dict[str, list[Host]] = {}
     racks: dict[str, list[Host]] = {}
     for host in topology.hosts:
@@ -124,28 +135,47 @@ def _acceptances(topology: Topology, services: list[str]) -> tuple[AcceptedBy, .
     return tuple(found)
 
 
-def simulate(topology: Topology, lost: list[Host]) -> tuple[ServiceState, ...]:
+class Layout:
+    """Per-role host lists and storage domains, computed once per analysis, not per scenario."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.by_role = {role: topology.with_role(role) for role in Role}
+        self.names = {role: {h.name for h in hosts} for role, hosts in self.by_role.items()}
+        across_zones = topology.storage_copies_across_zones()
+        self.domain = {
+            h.name: h.zone if across_zones or not h.rack else f"{h.zone}/{h.rack}"
+            for h in self.by_role[Role.STORAGE]
+        }
+
+    def alive(self, role: Role, gone: set[str]) -> list[Host]:
+        return [h for h in self.by_role[role] if h.name not in gone]
+
+    def left(self, role: Role, gone: set[str]) -> int:
+        """How many hosts of a role survive; O(lost), not O(hosts)."""
+        return len(self.names[role]) - len(self.names[role] & gone)
+
+
+def simulate(topology: Topology, lost: list[Host], layout: Layout | None = None) -> tuple[ServiceState, ...]:
     """What is left of each service once `lost` is gone."""
+    layout = layout or Layout(topology)
     gone = {h.name for h in lost}
-
-    def alive(role: Role) -> list[Host]:
-        return [h for h in topology.with_role(role) if h.name not in gone]
-
     states = [
-        _loadbalancer(topology, alive(Role.LOADBALANCER)),
-        _app(topology, alive(Role.APP)),
+        _loadbalancer(topology, layout, gone),
+        _app(topology, layout, gone),
     ]
-    etcd = _etcd(topology, alive(Role.ETCD))
+    etcd = _etcd(layout, gone)
     states.append(etcd)
-    states.extend(_database(topology, alive(Role.DATABASE), etcd))
-    states.append(_storage(topology, gone))
+    states.extend(_database(topology, layout, gone, etcd))
+    states.append(_storage(topology, layout, gone))
     return tuple(states)
 
 
-def _loadbalancer(topology: Topology, alive: list[Host]) -> ServiceState:
-    total = len(topology.with_role(Role.LOADBALANCER))
+def _loadbalancer(topology: Topology, layout: Layout, gone: set[str]) -> ServiceState:
+    total = len(layout.by_role[Role.LOADBALANCER])
     if topology.loadbalancer.external:
         return ServiceState("load balancer", State.UP, "external load balancer (not analysed)")
+    alive = layout.alive(Role.LOADBALANCER, gone)
     if not alive:
         return ServiceState("load balancer", State.DOWN, f"0 of {total} load balancers left")
     where = "VIP moves to" if len(alive) < total else "VIP held by one of"
@@ -153,61 +183,58 @@ def _loadbalancer(topology: Topology, alive: list[Host]) -> ServiceState:
     return ServiceState("load balancer", State.UP, f"{where} {names}")
 
 
-def _app(topology: Topology, alive: list[Host]) -> ServiceState:
-    total = len(topology.with_role(Role.APP))
-    if not alive:
+def _app(topology: Topology, layout: Layout, gone: set[str]) -> ServiceState:
+    total = len(layout.by_role[Role.APP])
+    left = layout.left(Role.APP, gone)
+    if not left:
         return ServiceState("app", State.DOWN, f"0 of {total} app nodes left")
     users = topology.mattermost.users
-    capacity = app_capacity(users, len(alive))
-    detail = f"{len(alive)} of {total} app nodes, capacity ~{capacity} of {users} users"
+    capacity = app_capacity(users, left)
+    detail = f"{left} of {total} app nodes, capacity ~{capacity} of {users} users"
     state = State.UP if capacity >= users else State.DEGRADED
     return ServiceState("app", state, detail)
 
 
-def _etcd(topology: Topology, alive: list[Host]) -> ServiceState:
-    total = len(topology.with_role(Role.ETCD))
+def _etcd(layout: Layout, gone: set[str]) -> ServiceState:
+    total = len(layout.by_role[Role.ETCD])
     if total == 0:
         return ServiceState("etcd", State.DOWN, "no etcd members: Patroni has no DCS")
+    left = layout.left(Role.ETCD, gone)
     quorum = total // 2 + 1
-    if len(alive) >= quorum:
-        return ServiceState("etcd", State.UP, f"{len(alive)} of {total} members, quorum {quorum}")
-    return ServiceState("etcd", State.DOWN, f"{len(alive)} of {total} members, below quorum {quorum}")
+    if left >= quorum:
+        return ServiceState("etcd", State.UP, f"{left} of {total} members, quorum {quorum}")
+    return ServiceState("etcd", State.DOWN, f"{left} of {total} members, below quorum {quorum}")
 
 
-def _database(topology: Topology, alive: list[Host], etcd: ServiceState) -> list[ServiceState]:
-    total = len(topology.with_role(Role.DATABASE))
+def _database(topology: Topology, layout: Layout, gone: set[str], etcd: ServiceState) -> list[ServiceState]:
+    total = len(layout.by_role[Role.DATABASE])
+    left = layout.left(Role.DATABASE, gone)
     reads = (
-        ServiceState("database reads", State.UP, f"{len(alive)} of {total} members serve reads")
-        if alive
+        ServiceState("database reads", State.UP, f"{left} of {total} members serve reads")
+        if left
         else ServiceState("database reads", State.DOWN, f"0 of {total} members left")
     )
-    if not alive:
+    sync = topology.database.synchronous_replication
+    if not left:
         writes = ServiceState("database writes", State.DOWN, f"0 of {total} members left")
     elif etcd.state is State.DOWN:
         writes = ServiceState("database writes", State.DOWN, "etcd lost quorum: Patroni demotes the leader")
     else:
         loss = (
-            "no acknowledged commit lost"
-            if topology.database.synchronous_replication
-            else ("asynchronous: commits not yet replicated may be lost")
+            "no acknowledged commit lost" if sync else "asynchronous: commits not yet replicated may be lost"
         )
-        state = (
-            State.UP if topology.database.synchronous_replication or len(alive) == total else (State.DEGRADED)
-        )
-        writes = ServiceState(
-            "database writes", state, f"a leader among {len(alive)} of {total} members; {loss}"
-        )
+        state = State.UP if sync or left == total else State.DEGRADED
+        writes = ServiceState("database writes", state, f"a leader among {left} of {total} members; {loss}")
     return [writes, reads]
 
 
-def _storage(topology: Topology, gone: set[str]) -> ServiceState:
+def _storage(topology: Topology, layout: Layout, gone: set[str]) -> ServiceState:
     storage = topology.storage
-    hosts = topology.with_role(Role.STORAGE)
+    hosts = layout.by_role[Role.STORAGE]
     if storage.type is StorageType.NFS:
         return ServiceState("file storage", State.UP, "NFS server outside the topology (not analysed)")
     if storage.type is StorageType.LOCAL:
-        apps = [h for h in topology.with_role(Role.APP) if h.name not in gone]
-        if apps:
+        if layout.left(Role.APP, gone):
             return ServiceState("file storage", State.UP, "local directory on the app node")
         return ServiceState("file storage", State.DOWN, "the app node holding the files is lost")
     if not hosts:
@@ -220,7 +247,7 @@ def _storage(topology: Topology, gone: set[str]) -> ServiceState:
             State.DOWN,
             f"{len(masters_left)} of {len(masters)} SeaweedFS masters, below quorum",
         )
-    lost_domains = {_domain(h) for h in hosts if h.name in gone}
+    lost_domains = {layout.domain[h.name] for h in hosts if h.name in gone}
     if len(lost_domains) >= storage.replication:
         return ServiceState(
             "file storage",
@@ -228,7 +255,7 @@ def _storage(topology: Topology, gone: set[str]) -> ServiceState:
             f"every copy of some files may be lost ({storage.replication} copies, "
             f"{len(lost_domains)} storage domain(s) lost)",
         )
-    left_domains = {_domain(h) for h in hosts if h.name not in gone}
+    left_domains = {layout.domain[h.name] for h in hosts if h.name not in gone}
     if len(left_domains) < storage.replication:
         return ServiceState(
             "file storage",
@@ -237,8 +264,3 @@ def _storage(topology: Topology, gone: set[str]) -> ServiceState:
         )
     left = sum(1 for h in hosts if h.name not in gone)
     return ServiceState("file storage", State.UP, f"{left} of {len(hosts)} storage hosts, copies intact")
-
-
-def _domain(host: Host) -> str:
-    """Copies go to distinct zones, or to distinct racks inside a zone."""
-    return f"{host.zone}/{host.rack}" if host.rack else host.zone

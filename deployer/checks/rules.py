@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ def rule(rule_id: str, severity: Severity, why: str, *, acceptable: bool = True)
 
 def _host_index(topology: Topology, name: str) -> int:
     return next(i for i, h in enumerate(topology.hosts) if h.name == name)
+
+
+def _host_indexes(topology: Topology) -> dict[str, int]:
+    return {h.name: i for i, h in reversed(list(enumerate(topology.hosts)))}
 
 
 def _vm(topology: Topology) -> bool:
@@ -404,7 +409,7 @@ def _storage_spread(topology: Topology, root: Path | None) -> Iterator[Hit]:
     if topology.storage.type is not StorageType.S3 or not _vm(topology):
         return
     hosts = topology.with_role(Role.STORAGE)
-    domains = {f"{h.zone}/{h.rack}" if h.rack else h.zone for h in hosts}
+    domains = {topology.storage_domain(h) for h in hosts}
     if hosts and len(domains) < topology.storage.replication:
         yield (
             (
@@ -489,11 +494,15 @@ def _platform(topology: Topology, root: Path | None) -> Iterator[Hit]:
 @rule("spof", Severity.ERROR, "no single host or failure domain may take the service down")
 def _spof(topology: Topology, root: Path | None) -> Iterator[Hit]:
     del root
+    names = [h.name for h in topology.hosts]
+    if len(names) != len(set(names)):  # unique-host-names reports it; losses would be ambiguous
+        return
     analysis = analyse(topology)
+    index = _host_indexes(topology)
     for spof in analysis.spofs:
         path: KeyPath = ("hosts",)
         if spof.kind == "host":
-            path = ("hosts", _host_index(topology, spof.target))
+            path = ("hosts", index[spof.target])
         yield (
             f"losing {spof.kind} '{spof.target}' stops: {', '.join(spof.services_down)}",
             path,
@@ -513,12 +522,15 @@ def run_checks(topology: Topology, root: Path | None = None) -> CheckReport:
     for i, risk in enumerate(topology.accepted_risks):
         target = rules.get(risk.rule)
         if target is None:
+            acceptable = sorted(r.id for r in RULES if r.acceptable)
+            close = difflib.get_close_matches(risk.rule, acceptable, n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
             report.findings.append(
                 Finding(
                     "accepted-risk",
                     Severity.ERROR,
-                    f"accepted risk names an unknown rule '{risk.rule}'; known rules: "
-                    + ", ".join(sorted(r.id for r in RULES if r.acceptable)),
+                    f"accepted risk names an unknown rule '{risk.rule}'; {guess}"
+                    f"rules that can be accepted: {', '.join(acceptable)}",
                     ("accepted_risks", i, "rule"),
                 )
             )

@@ -59,7 +59,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; never lets a traceback reach the user for a mistake of theirs."""
     try:
-        cli.main(args=argv, prog_name="deployer", standalone_mode=False)
+        # Without standalone mode click returns the code given to ctx.exit / Exit.
+        code = cli.main(args=argv, prog_name="deployer", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return ExitCode.BAD_INPUT
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 err=True,
             )
         return ExitCode.INTERNAL
-    return ExitCode.OK
+    return int(code) if isinstance(code, int) else ExitCode.OK
 
 
 def run() -> None:

@@ -37,11 +37,13 @@ PORTS = {
 # A dead leader's key expires within 20 s and a replica is promoted on the next loop (<= 2 s).
 PATRONI_TIMINGS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 9}
 
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 HEADER = "# Rendered by the deployer from {source}; change the topology, not this file.\n"
 
 
 def render_ansible(env: Environment, out_dir: Path, pins: Pins | None = None) -> list[Path]:
-    """Write inventory.yml, group_vars/ and host_vars/ under out_dir; returns the files written."""
+    """Write inventory.yml (hosts with their variables) and group_vars/ under out_dir."""
     pins = pins or load_pins()
     topo = env.topology
     files: dict[str, Any] = {"inventory.yml": inventory(topo)}
@@ -49,14 +51,12 @@ def render_ansible(env: Environment, out_dir: Path, pins: Pins | None = None) ->
     for role, builder in GROUP_BUILDERS.items():
         if topo.with_role(role):
             files[f"group_vars/{role}.yml"] = builder(topo, pins)
-    for host in topo.hosts:
-        files[f"host_vars/{host.name}.yml"] = host_vars(topo, host)
     written = []
     header = HEADER.format(source=env.source.file)
     for name in sorted(files):
         path = out_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = yaml.safe_dump(files[name], sort_keys=True, default_flow_style=False, width=100)
+        body = yaml.dump(files[name], Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=100)
         path.write_text(header + "---\n" + body, encoding="utf-8")
         written.append(path)
     return written
@@ -70,7 +70,8 @@ def inventory(topo: Topology) -> dict[str, Any]:
             children[str(role)] = {"hosts": {h.name: None for h in members}}
     return {
         "all": {
-            "hosts": {h.name: {"ansible_host": str(h.address)} for h in topo.hosts},
+            # Host variables live with the host entry: one file for any number of hosts.
+            "hosts": {h.name: {"ansible_host": str(h.address), **host_vars(topo, h)} for h in topo.hosts},
             "children": children,
             "vars": {
                 "ansible_user": "deployer",
@@ -207,11 +208,7 @@ def seaweedfs_replication(topo: Topology) -> str:
     else to other racks.
     """
     extra = topo.storage.replication - 1
-    hosts = topo.with_role(Role.STORAGE)
-    zones = {h.zone for h in hosts}
-    if len(zones) > extra:
-        return f"{extra}00"
-    return f"0{extra}0"
+    return f"{extra}00" if topo.storage_copies_across_zones() else f"0{extra}0"
 
 
 def host_vars(topo: Topology, host: Host) -> dict[str, Any]:

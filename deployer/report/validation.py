@@ -63,6 +63,8 @@ def analysis_text(analysis: Analysis) -> str:
     if notes:
         out.append("why:")
         out.extend(notes)
+    if analysis.broken:
+        out.append("already down with nothing lost (fix the errors above): " + ", ".join(analysis.broken))
     if not analysis.spofs:
         out.append("single points of failure: none")
     else:
@@ -112,6 +114,7 @@ def analysis_json(analysis: Analysis) -> dict[str, Any]:
             }
             for sc in analysis.scenarios
         ],
+        "broken_without_loss": list(analysis.broken),
         "single_points_of_failure": [
             {
                 "kind": s.kind,

@@ -191,6 +191,9 @@ def _problem(err: Any, smap: SourceMap, data: Any) -> SourceProblem:  # noqa: AN
             "dict_type": "a mapping of keys",
         }[kind]
         return smap.problem(loc, f"expected {wanted}, got {type(value).__name__} {value!r}")
+    bounds = _bounds_problem(kind, err.get("ctx", {}), value)
+    if bounds is not None:
+        return smap.problem(loc, *bounds)
     if kind == "string_pattern_mismatch":
         return smap.problem(loc, f"'{value}' is not a valid value for this key", _pattern_hint(loc))
     if kind in {"ip_v4_address", "ip_v4_network", "ip_v4_interface"}:
@@ -203,6 +206,19 @@ def _problem(err: Any, smap: SourceMap, data: Any) -> SourceProblem:  # noqa: AN
     message = str(err.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     return smap.problem(loc, message)
+
+
+def _bounds_problem(kind: str, ctx: dict[str, Any], value: Any) -> tuple[str, str] | None:  # noqa: ANN401
+    """Message and hint for values outside their allowed range or length."""
+    if kind in {"less_than_equal", "less_than"}:
+        return f"{value!r} is too large", f"the most allowed here is {ctx.get('le', ctx.get('lt'))}"
+    if kind in {"greater_than_equal", "greater_than"}:
+        return f"{value!r} is too small", f"the least allowed here is {ctx.get('ge', ctx.get('gt'))}"
+    if kind == "too_short":
+        return "the list is empty", f"give at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "string_too_short":
+        return f"{value!r} is too short", f"write at least {ctx.get('min_length')} characters"
+    return None
 
 
 _PATTERN_HINTS = {

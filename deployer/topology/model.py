@@ -230,6 +230,17 @@ class Topology(Strict):
     def zones(self) -> list[str]:
         return sorted({h.zone for h in self.hosts})
 
+    def storage_copies_across_zones(self) -> bool:
+        """Copies go to distinct zones when there are enough zones, else to distinct racks."""
+        zones = {h.zone for h in self.with_role(Role.STORAGE)}
+        return len(zones) >= self.storage.replication
+
+    def storage_domain(self, host: Host) -> str:
+        """The failure domain a storage host's copy counts against."""
+        if self.storage_copies_across_zones() or not host.rack:
+            return host.zone
+        return f"{host.zone}/{host.rack}"
+
     def accepted(self, rule: str) -> AcceptedRisk | None:
         for risk in self.accepted_risks:
             if risk.rule == rule:

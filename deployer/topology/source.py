@@ -11,6 +11,7 @@ import yaml
 from deployer.errors import SourceProblem, TopologyError
 
 KeyPath = tuple[str | int, ...]
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -53,7 +54,7 @@ def _construct(
     node: yaml.Node,
     path: KeyPath,
     smap: SourceMap,
-    loader: yaml.SafeLoader,
+    loader: Any,  # noqa: ANN401 - SafeLoader or its C twin
     problems: list[SourceProblem],
 ) -> Any:  # noqa: ANN401 - YAML yields any JSON-like value
     smap.positions[path] = _mark(node)
@@ -98,7 +99,7 @@ def load_yaml(path: Path, display_name: str | None = None) -> tuple[Any, SourceM
         raise TopologyError([SourceProblem(name, 1, 1, "", f"cannot read file: {exc}")]) from exc
     smap = SourceMap(name)
     problems: list[SourceProblem] = []
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
