@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ENV ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint test unit integration demo lab-prereqs bench clean
+.PHONY: setup lint test unit integration demo lab-prereqs test-prereqs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,19 +20,25 @@ lint: setup
 	$(BIN)/ruff check deployer tests bench
 	$(BIN)/ruff format --check deployer tests bench
 	$(BIN)/mypy
-	$(BIN)/yamllint --strict $(wildcard inventories roles charts) .yamllint
+	$(BIN)/yamllint --strict inventories roles charts .yamllint
+	$(BIN)/python -m deployer.kube.lint -e k8s-prod
 
 unit: setup
 	$(BIN)/pytest -m 'not integration' tests
 
-integration: setup lab-prereqs
+integration: setup test-prereqs
 	$(BIN)/pytest -m integration tests
 
-test: lint
+test: lint test-prereqs
 	$(BIN)/pytest tests
 
 lab-prereqs:
 	bash deployer/lab/prereqs.sh
+
+# What the integration tests need beyond the lab: a registry server for image pushes.
+test-prereqs: lab-prereqs
+	@command -v docker-registry >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
 
 demo: setup
 	$(BIN)/deployer demo -e $(ENV)

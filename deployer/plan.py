@@ -42,6 +42,9 @@ def skeleton(users: int, platform: Platform, name: str = "site") -> dict[str, An
             "app_replicas": app_nodes,
             "zones": list(ZONES),
             "ingress_host": f"chat.{name}.example.internal",
+            "external_database_host": f"pg.{name}.example.internal",
+            "external_s3_endpoint": f"s3.{name}.example.internal:8333",
+            # mattermost_image is left out on purpose: only the site knows the digest it mirrored.
         }
         return base
     subnet = IPv4Network("10.80.0.0/23")

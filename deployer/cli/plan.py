@@ -30,4 +30,9 @@ def plan(users: int, platform: str, name: str) -> None:
         "# losing one would drop capacity, 3 etcd, 2+ load balancers and 3 storage hosts for HA.\n"
         "# Replace names, addresses and zones with the site's own, then: deployer validate -i FILE"
     )
+    if data["platform"] == Platform.KUBERNETES.value:
+        click.echo(
+            "# Kubernetes: add kubernetes.mattermost_image, the image the site mirrored, pinned by\n"
+            "# digest (repo:tag@sha256:...); rendering refuses an unpinned image."
+        )
     click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), nl=False)

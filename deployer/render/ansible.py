@@ -28,9 +28,39 @@ PORTS = {
     "haproxy_s3": 8333,
     "haproxy_stats": 8404,
     "seaweedfs_master": 9333,
+    "seaweedfs_master_grpc": 19333,
     "seaweedfs_volume": 8080,
+    "seaweedfs_volume_grpc": 18080,
     "seaweedfs_filer": 8888,
+    "seaweedfs_filer_grpc": 18888,
     "seaweedfs_s3": 8333,
+    "chrony": 123,
+}
+
+# What each role listens on, for the host firewall: (TCP to the cluster subnet, UDP to the
+# cluster subnet, TCP to anyone). Only the load balancers face users.
+FIREWALL: dict[Role, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    Role.APP: (("mattermost_http", "mattermost_gossip", "mattermost_metrics"), ("mattermost_gossip",), ()),
+    Role.DATABASE: (("postgresql", "patroni_api"), (), ()),
+    Role.ETCD: (("etcd_client", "etcd_peer"), (), ()),
+    Role.LOADBALANCER: (
+        ("haproxy_db_write", "haproxy_db_read", "haproxy_s3", "haproxy_stats"),
+        (),
+        ("haproxy_http", "haproxy_https"),
+    ),
+    Role.STORAGE: (
+        (
+            "seaweedfs_master",
+            "seaweedfs_master_grpc",
+            "seaweedfs_volume",
+            "seaweedfs_volume_grpc",
+            "seaweedfs_filer",
+            "seaweedfs_filer_grpc",
+            "seaweedfs_s3",
+        ),
+        (),
+        (),
+    ),
 }
 
 # Patroni timings: loop_wait + 2 * retry_timeout <= ttl (2 + 2 * 9 = 20), its lowest ttl.
@@ -100,11 +130,17 @@ def all_vars(topo: Topology, pins: Pins) -> dict[str, Any]:
         "deployer_os_release": pins.os_release,
         "deployer_ports": PORTS,
         "deployer_accepted_risks": [{"rule": r.rule, "reason": r.reason} for r in topo.accepted_risks],
+        "common_chrony_servers": [str(h.address) for h in _time_servers(topo)],
         "deployer_hosts": {
             h.name: {"address": str(h.address), "zone": h.zone, "roles": [str(r) for r in h.roles]}
             for h in topo.hosts
         },
     }
+
+
+def _time_servers(topo: Topology) -> list[Host]:
+    """Clock sources of an air-gapped site: the etcd members (3+, always up), else the first hosts."""
+    return topo.with_role(Role.ETCD)[:3] or [h for h in topo.hosts if not h.has(Role.BASTION)][:3]
 
 
 def app_vars(topo: Topology, pins: Pins) -> dict[str, Any]:
@@ -151,6 +187,8 @@ def database_vars(topo: Topology, pins: Pins) -> dict[str, Any]:
         "patroni_max_lag_seconds": db.max_lag_seconds,
         "patroni_version": pins.versions["patroni"],
         "patroni_etcd_hosts": [f"{h.address}:{PORTS['etcd_client']}" for h in topo.with_role(Role.ETCD)],
+        "patroni_restapi_port": PORTS["patroni_api"],
+        "postgresql_port": PORTS["postgresql"],
     }
 
 
@@ -159,6 +197,8 @@ def etcd_vars(topo: Topology, pins: Pins) -> dict[str, Any]:
         "etcd_cluster_token": f"mattermost-{topo.name}",
         "etcd_members": [{"name": h.name, "address": str(h.address)} for h in topo.with_role(Role.ETCD)],
         "etcd_version": pins.versions["etcd"],
+        "etcd_client_port": PORTS["etcd_client"],
+        "etcd_peer_port": PORTS["etcd_peer"],
     }
 
 
@@ -183,6 +223,7 @@ def loadbalancer_vars(topo: Topology, pins: Pins) -> dict[str, Any]:
             {"name": h.name, "address": str(h.address), "port": PORTS["seaweedfs_s3"]}
             for h in topo.with_role(Role.STORAGE)
         ],
+        "haproxy_db_read_max_lag_bytes": topo.database.max_lag_bytes,
         "haproxy_tls_certificate": topo.loadbalancer.tls_certificate,
         "keepalived_vip": str(topo.loadbalancer.vip) if topo.loadbalancer.vip else None,
         "keepalived_prefix": topo.network.subnet.prefixlen,
@@ -198,6 +239,16 @@ def storage_vars(topo: Topology, pins: Pins) -> dict[str, Any]:
         "seaweedfs_masters": [f"{h.address}:{PORTS['seaweedfs_master']}" for h in hosts[:3]],
         "seaweedfs_replication": seaweedfs_replication(topo),
         "seaweedfs_bucket": topo.storage.bucket,
+        # The filers share ONE metadata store, the etcd cluster: every filer and S3 gateway
+        # sees a write at once, so read-after-write holds behind a round-robin balancer.
+        "seaweedfs_filer_etcd_hosts": [
+            f"{h.address}:{PORTS['etcd_client']}" for h in topo.with_role(Role.ETCD)
+        ],
+        "seaweedfs_ports": {
+            key.removeprefix("seaweedfs_"): port
+            for key, port in PORTS.items()
+            if key.startswith("seaweedfs_")
+        },
     }
 
 
@@ -213,6 +264,8 @@ def seaweedfs_replication(topo: Topology) -> str:
 
 def host_vars(topo: Topology, host: Host) -> dict[str, Any]:
     values: dict[str, Any] = {"deployer_zone": host.zone, "deployer_rack": host.rack}
+    if not host.has(Role.BASTION):
+        values.update(firewall_vars(topo, host))
     if host.has(Role.APP):
         values["mattermost_override_hostname"] = host.name
     if host.has(Role.LOADBALANCER):
@@ -222,6 +275,30 @@ def host_vars(topo: Topology, host: Host) -> dict[str, Any]:
         values["seaweedfs_data_center"] = host.zone
         values["seaweedfs_rack"] = host.rack or host.name
         values["seaweedfs_master"] = host in topo.with_role(Role.STORAGE)[:3]
+    return values
+
+
+def firewall_vars(topo: Topology, host: Host) -> dict[str, Any]:
+    """The ports this host's roles serve; the common role opens exactly these and nothing else."""
+    cluster_tcp: set[int] = set()
+    cluster_udp: set[int] = set()
+    public_tcp: set[int] = set()
+    for role in host.roles:
+        tcp, udp, public = FIREWALL.get(role, ((), (), ()))
+        cluster_tcp.update(PORTS[name] for name in tcp)
+        cluster_udp.update(PORTS[name] for name in udp)
+        public_tcp.update(PORTS[name] for name in public)
+    if host in _time_servers(topo):
+        cluster_udp.add(PORTS["chrony"])
+    values: dict[str, Any] = {
+        "common_firewall_cluster_tcp": sorted(cluster_tcp),
+        "common_firewall_cluster_udp": sorted(cluster_udp),
+        "common_firewall_public_tcp": sorted(public_tcp),
+    }
+    if host.has(Role.LOADBALANCER):
+        values["common_firewall_vrrp_peers"] = [
+            str(h.address) for h in topo.with_role(Role.LOADBALANCER) if h.name != host.name
+        ]
     return values
 
 

@@ -22,12 +22,11 @@ def _where(env: Environment, finding: Finding) -> str:
 
 def findings_text(env: Environment, report: CheckReport) -> str:
     topo = env.topology
-    lines = [
-        (
-            f"environment {topo.name} ({env.source.file}): platform {topo.platform}, "
-            f"{len(topo.hosts)} hosts in {len(topo.zones)} zone(s)"
-        ),
-    ]
+    if topo.kubernetes is not None and not topo.hosts:
+        shape = f"{topo.kubernetes.app_replicas} app replicas over {len(topo.kubernetes.zones)} zone(s)"
+    else:
+        shape = f"{len(topo.hosts)} host(s) in {len(topo.zones)} zone(s)"
+    lines = [f"environment {topo.name} ({env.source.file}): platform {topo.platform}, {shape}"]
     for label, items in (("error", report.errors), ("warning", report.warnings)):
         for f in items:
             key = f" {format_path(f.path)}:" if f.path else ""

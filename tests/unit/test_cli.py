@@ -106,11 +106,22 @@ def test_plan_skeletons_pass_every_rule(users: int, run_cli, tmp_path: Path) -> 
     assert "single points of failure: none" in result.out
 
 
-def test_plan_for_kubernetes_passes(run_cli, tmp_path: Path) -> None:
+def test_plan_for_kubernetes_passes_once_the_image_is_pinned(run_cli, tmp_path: Path) -> None:
     planned = run_cli("plan", "--users", "5000", "--platform", "kubernetes")
+    assert "pinned by" in planned.out
     path = tmp_path / "topology.yml"
     path.write_text(planned.out)
-    assert run_cli("validate", "-i", str(path)).code == 0
+    unpinned = run_cli("validate", "-i", str(path))
+    assert unpinned.code == 2
+    assert "kubernetes.mattermost_image is not set" in unpinned.err
+    data = yaml.safe_load(planned.out)
+    data["kubernetes"]["mattermost_image"] = (
+        "mattermost/mattermost-enterprise-edition:10.5.2@sha256:" + "ab" * 32
+    )
+    data["kubernetes"]["registry"] = "registry.site.example.internal"
+    path.write_text(yaml.safe_dump(data))
+    result = run_cli("validate", "-i", str(path))
+    assert result.code == 0, result.out + result.err
 
 
 def test_published_schema_matches_the_model() -> None:
