@@ -35,10 +35,13 @@ test: lint test-prereqs
 lab-prereqs:
 	bash deployer/lab/prereqs.sh
 
-# What the integration tests need beyond the lab: a registry server for image pushes.
+# What the integration tests need beyond the lab: a registry server for image pushes and
+# PostgreSQL 15 binaries for the stand-in's own tests.
+TEST_PACKAGES := docker-registry postgresql-15
 test-prereqs: lab-prereqs
-	@command -v docker-registry >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "test-prereqs: installing $$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 demo: setup
 	$(BIN)/deployer demo -e $(ENV)
