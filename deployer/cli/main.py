@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("deployer.cli.demo", "demo"),
     "lab": ("deployer.cli.lab", "lab"),
     "bundle": ("deployer.cli.bundle", "bundle"),
+    "deploy": ("deployer.cli.deploy", "deploy"),
     "registry": ("deployer.cli.registry", "registry"),
 }
 

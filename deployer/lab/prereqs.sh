@@ -22,6 +22,24 @@ else
   log "docker and debootstrap already installed"
 fi
 
+# Every lab host runs systemd, dbus and journald, each holding inotify instances; all of them
+# count against root's one limit, and 128 (the default) runs out near 20 hosts: units then
+# fail and hosts come up "degraded".
+want_instances=1024
+want_watches=524288
+have_instances=$(cat /proc/sys/fs/inotify/max_user_instances)
+have_watches=$(cat /proc/sys/fs/inotify/max_user_watches)
+if ((have_instances < want_instances || have_watches < want_watches)); then
+  if sysctl -q -w "fs.inotify.max_user_instances=$((have_instances > want_instances ? have_instances : want_instances))" \
+    "fs.inotify.max_user_watches=$((have_watches > want_watches ? have_watches : want_watches))" 2>/dev/null; then
+    log "raised inotify limits to $(cat /proc/sys/fs/inotify/max_user_instances) instances, $(cat /proc/sys/fs/inotify/max_user_watches) watches"
+  else
+    log "WARNING: cannot raise fs.inotify.max_user_instances (now $have_instances); labs beyond ~20 hosts will fail" >&2
+  fi
+else
+  log "inotify limits are enough ($have_instances instances, $have_watches watches)"
+fi
+
 if docker info >/dev/null 2>&1; then
   log "dockerd already answers ($(docker version --format '{{.Server.Version}}'))"
   exit 0
