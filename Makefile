@@ -46,7 +46,7 @@ test-prereqs: lab-prereqs
 demo: setup
 	$(BIN)/deployer demo -e $(ENV)
 
-bench: setup
+bench: setup test-prereqs
 	for b in bench/*.py; do $(BIN)/python $$b || exit $$?; done
 
 clean:
