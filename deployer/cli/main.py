@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("deployer.cli.bundle", "bundle"),
     "deploy": ("deployer.cli.deploy", "deploy"),
     "registry": ("deployer.cli.registry", "registry"),
+    "upgrade": ("deployer.cli.upgrade", "upgrade"),
 }
 
 
