@@ -37,7 +37,7 @@ lab-prereqs:
 
 # What the integration tests need beyond the lab: a registry server for image pushes and
 # PostgreSQL 15 binaries for the stand-in's own tests.
-TEST_PACKAGES := docker-registry postgresql-15
+TEST_PACKAGES := docker-registry postgresql-15 gnupg
 test-prereqs: lab-prereqs
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "test-prereqs: installing $$missing"; apt-get update -qq && \
