@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 ENV ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint test unit integration demo lab-prereqs test-prereqs bench clean
+.PHONY: setup lint test e2e unit integration demo lab-prereqs test-prereqs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ lint: setup
 	$(BIN)/ruff check deployer tests bench
 	$(BIN)/ruff format --check deployer tests bench
 	$(BIN)/mypy
-	$(BIN)/yamllint --strict inventories roles charts .yamllint
+	$(BIN)/yamllint --strict inventories roles charts deployer/playbooks .yamllint
 	$(BIN)/python -m deployer.kube.lint -e k8s-prod
 
 unit: setup
@@ -30,14 +30,18 @@ integration: setup test-prereqs
 	$(BIN)/pytest -m integration tests
 
 test: lint test-prereqs
-	$(BIN)/pytest tests
+	$(BIN)/pytest -m 'not fullstack' tests
+
+# Scenarios on the whole deployed cluster, app tier included (drills, upgrades, the bastion).
+e2e: setup test-prereqs
+	$(BIN)/pytest -m fullstack tests
 
 lab-prereqs:
 	bash deployer/lab/prereqs.sh
 
 # What the integration tests need beyond the lab: a registry server for image pushes and
 # PostgreSQL 15 binaries for the stand-in's own tests.
-TEST_PACKAGES := docker-registry postgresql-15 gnupg
+TEST_PACKAGES := docker-registry postgresql-15 gnupg chromium
 test-prereqs: lab-prereqs
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "test-prereqs: installing $$missing"; apt-get update -qq && \

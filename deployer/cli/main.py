@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("deployer.cli.deploy", "deploy"),
     "registry": ("deployer.cli.registry", "registry"),
     "upgrade": ("deployer.cli.upgrade", "upgrade"),
+    "health": ("deployer.cli.health", "health"),
+    "drill": ("deployer.cli.drill", "drill"),
 }
 
 

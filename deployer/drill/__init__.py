@@ -1,0 +1,1 @@
+"""Failover drills: inject one failure under steady load and measure detection, recovery and data loss."""

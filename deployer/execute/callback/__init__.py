@@ -1,0 +1,1 @@
+"""Ansible plugins the deployer loads into ansible-playbook."""

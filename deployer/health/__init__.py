@@ -1,0 +1,1 @@
+"""`deployer health`: small checks run concurrently against an environment, reported as tables or JSON."""

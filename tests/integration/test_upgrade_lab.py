@@ -1,0 +1,244 @@
+"""Upgrades on a deployed lab staging cluster: rolling under load, a window, a broken target, resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+import pytest
+import yaml
+
+from deployer.cli.main import main
+from deployer.health.http import HttpError, request, tls_context
+from deployer.lab import lifecycle, ssh
+from deployer.topology import load_environment
+from deployer.upgrade import state
+from tests.standin.build_tarball import build_tarball
+
+pytestmark = [
+    pytest.mark.fullstack,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(3600),
+    pytest.mark.skipif(
+        importlib.util.find_spec("deployer.cli.deploy") is None, reason="`deployer deploy` is not built yet"
+    ),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = "staging"
+START = "10.5.2"
+
+
+def _other_labs() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return sorted({name.split("-")[1] for name in out if name.startswith("dpl-") and "-stg-" not in name})
+
+
+@dataclass
+class Cluster:
+    inventory: Path
+    tarballs: Path
+    ca_pem: str
+    vip: str
+    site_host: str
+    app_nodes: dict[str, str] = field(default_factory=dict)
+
+    def with_version(self, version: str, broken: bool = False) -> None:
+        """Point the topology at `version` and build the bundle holding that stand-in tarball."""
+        topology = self.inventory / "topology.yml"
+        data = yaml.safe_load(topology.read_text())
+        data["mattermost"]["version"] = version
+        topology.write_text(yaml.safe_dump(data, sort_keys=False))
+        folder = self.tarballs / ("broken" if broken else "ok")
+        tarball = build_tarball(version, folder, broken=broken)
+        assert main(["bundle", "build", "-i", str(self.inventory), "--mattermost-tarball", str(tarball)]) == 0
+
+    def upgrade(self, *args: str) -> int:
+        return main(["upgrade", "run", "-i", str(self.inventory), *args])
+
+    def versions(self) -> dict[str, str]:
+        found = {}
+        for name, address in self.app_nodes.items():
+            answer = request("GET", address, 8065, "/api/v4/system/ping", timeout=5)
+            found[name] = answer.headers.get("x-version-id", "").rsplit(".", 3)[0]
+        return found
+
+    def migration_runs(self, version: str) -> int:
+        major, minor, _ = (int(p) for p in version.split("."))
+        sql = f"select count(*) from standinmigrationruns where version = {major * 1000 + minor}"  # noqa: S608 - numbers only
+        host = next(iter(self.app_nodes))
+        command = (
+            "sudo sh -c 'set -a; . /etc/mattermost/mattermost.env; exec python3 -c "
+            '"import os,psycopg2;c=psycopg2.connect(os.environ[\\"MM_SQLSETTINGS_DATASOURCE\\"]);'
+            f'k=c.cursor();k.execute(\\"{sql}\\");print(k.fetchone()[0])"\''
+        )
+        rc, out, err = ssh.run(ENV, host, command)
+        assert rc == 0, err
+        return int(out.strip())
+
+
+class Load:
+    """Requests through the VIP (HTTPS, the environment's CA) as fast as one thread goes."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.ok = 0
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._tls: ssl.SSLContext = tls_context(cluster.ca_pem)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                answer = request(
+                    "GET",
+                    self.cluster.vip,
+                    443,
+                    "/api/v4/system/ping",
+                    timeout=10,
+                    tls=self._tls,
+                    server_name=self.cluster.site_host,
+                )
+                if answer.status == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(f"HTTP {answer.status}")
+            except HttpError as exc:
+                self.failed.append(str(exc))
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Staging deployed in the lab on the stand-in 10.5.2; torn down afterwards, also on failure."""
+    others = _other_labs()
+    if others:
+        pytest.skip(f"another lab runs ({', '.join(others)}); this machine holds one at a time")
+    work = tmp_path_factory.mktemp("upgrade")
+    inventory = work / "staging"
+    shutil.copytree(ROOT / "inventories" / "staging", inventory)
+    data = yaml.safe_load((inventory / "topology.yml").read_text())
+    data["bundle"] = {
+        "path": str(work / "bundles" / "staging.tar.zst"),
+        "public_key": str(ROOT / "build" / "keys" / "bundle.pub"),
+    }
+    (inventory / "topology.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    environment = load_environment(inventory=str(inventory))
+    topo = environment.topology
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEPLOYER_STATE_DIR", str(work / "state"))
+        try:
+            lifecycle.up(environment)
+            made = Cluster(
+                inventory,
+                work / "tarballs",
+                ca_pem="",
+                vip=str(topo.loadbalancer.vip),
+                site_host=topo.mattermost.site_url.split("//")[1],
+                app_nodes={h.name: str(h.address) for h in topo.hosts if "app" in h.roles},
+            )
+            made.with_version(START)
+            assert main(["deploy", "-i", str(inventory)]) == 0
+            from deployer.secrets import load_secrets  # noqa: PLC0415
+
+            made.ca_pem = load_secrets(load_environment(inventory=str(inventory))).ca.cert
+            yield made
+        finally:
+            lifecycle.down(ENV)
+
+
+def test_patch_upgrade_under_load_loses_no_request(cluster: Cluster) -> None:
+    cluster.with_version("10.5.3")
+    started = time.monotonic()
+    with Load(cluster) as load:
+        code = cluster.upgrade("--to", "10.5.3")
+    seconds = time.monotonic() - started
+    print(f"patch upgrade: {seconds:.1f}s, {load.ok} requests ok, {len(load.failed)} failed")
+    assert code == 0
+    assert load.failed == []
+    assert load.ok > 100
+    assert set(cluster.versions().values()) == {"10.5.3"}
+    assert main(["health", "-i", str(cluster.inventory)]) == 0  # one config hash, all alive
+
+
+def test_broken_target_rolls_back_and_keeps_serving(cluster: Cluster) -> None:
+    cluster.with_version("10.5.4", broken=True)
+    with Load(cluster) as load:
+        code = cluster.upgrade("--to", "10.5.4")
+    assert code == 3
+    assert set(cluster.versions().values()) == {"10.5.3"}
+    assert load.failed == []
+    saved = state.load(ENV)
+    assert saved is not None
+    assert saved.status is state.RunStatus.ROLLED_BACK
+
+
+def test_interrupted_run_resumes_without_repeating_a_step(cluster: Cluster) -> None:
+    cluster.with_version("10.5.5")
+    process = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "deployer"),
+            "upgrade",
+            "run",
+            "-i",
+            str(cluster.inventory),
+            "--to",
+            "10.5.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("[5/") and "switch-" in line:  # half-way: the first node is being switched
+            process.kill()
+            break
+    process.wait(timeout=60)
+    before = state.load(ENV)
+    assert before is not None
+    assert before.status is state.RunStatus.RUNNING
+    done_before = before.done()
+    assert cluster.upgrade("--to", "10.5.5", "--resume") == 0
+    after = state.load(ENV)
+    assert after is not None
+    assert after.status is state.RunStatus.DONE
+    # A step finished before the kill kept its record (it was not run again).
+    for record in after.steps:
+        if record.id in done_before:
+            assert record == before.record(record.id)
+    assert set(cluster.versions().values()) == {"10.5.5"}
+
+
+def test_minor_upgrade_migrates_once_in_a_measured_window(cluster: Cluster) -> None:
+    cluster.with_version("10.6.0")
+    assert cluster.migration_runs("10.6.0") == 0
+    assert cluster.upgrade("--to", "10.6.0") == 0
+    saved = state.load(ENV)
+    assert saved is not None
+    closed, opened = saved.record("close-frontends"), saved.record("open-frontends")
+    assert closed is not None
+    assert opened is not None
+    assert opened.finished is not None
+    print(f"minor upgrade: downtime window {opened.finished - closed.started:.1f}s")
+    assert cluster.migration_runs("10.6.0") == 1
+    assert set(cluster.versions().values()) == {"10.6.0"}
