@@ -131,7 +131,7 @@ def deploy(env: Environment, options: DeployOptions, echo: Echo) -> DeployResult
                     "deployer_bundle_keyring": str(release / APT_KEYRING),
                     "deployer_bundle_digest": release.name,
                     "deployer_bundle_checksums": {
-                        f.path: f.sha256 for f in manifest.files if f.path.startswith("bin/")
+                        f.path: f.sha256 for f in manifest.files if f.path.startswith(("bin/", "mattermost/"))
                     },
                 },
                 indent=1,

@@ -9,6 +9,7 @@ checks on the data tier's own copy of staging (10.213.7.0/24).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -16,11 +17,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlparse
 
 import pytest
 import yaml
 
 from deployer.execute import DeployOptions, DeployResult, deploy
+from deployer.health.http import request, tls_context
 from deployer.lab import lifecycle
 from deployer.secrets import Secrets, load_secrets
 from deployer.topology import Environment, load_environment
@@ -153,6 +156,71 @@ def test_writes_through_the_vip_and_read_after_write_across_gateways(tier: objec
         assert gateways[n % len(gateways)].put("mattermost", f"e2e/raw-{n}", body) == 200
         # Read through EVERY gateway at once: one shared filer store, so no gateway lags.
         assert [g.get("mattermost", f"e2e/raw-{n}") for g in gateways] == [(200, body)] * len(gateways)
+
+
+def _app_nodes(env: Environment) -> list[str]:
+    return [str(h.address) for h in env.topology.hosts if "app" in h.roles]
+
+
+def test_every_app_node_is_healthy_and_in_one_cluster(
+    deployed: tuple[Environment, DeployResult, list[str]],
+) -> None:
+    env = deployed[0]
+    versions = set()
+    for address in _app_nodes(env):
+        ping = request("GET", address, 8065, "/api/v4/system/ping?get_server_status=true", timeout=10)
+        doc = ping.json()
+        assert ping.status == 200, doc
+        assert (doc["status"], doc["database_status"], doc["filestore_status"]) == ("OK", "OK", "OK")
+        status = request("GET", address, 8065, "/api/v4/cluster/status", timeout=10).json()
+        assert sorted(n["hostname"] for n in status if n["is_alive"]) == sorted(
+            h.name for h in env.topology.hosts if "app" in h.roles
+        )
+        versions |= {n["version"] for n in status}
+    assert versions == {env.topology.mattermost.version}
+
+
+def test_post_and_file_through_the_vip_are_readable_on_every_node(
+    deployed: tuple[Environment, DeployResult, list[str]], secrets: Secrets
+) -> None:
+    env = deployed[0]
+    vip = str(env.topology.loadbalancer.vip)
+    site = urlparse(env.topology.mattermost.site_url).hostname or ""
+    tls = tls_context(secrets.ca.cert)
+    channel = "e2e" + "0" * 23  # Mattermost ids are 26 lower-case letters and digits
+    body = json.dumps({"channel_id": channel, "message": "through the VIP over HTTPS"}).encode()
+    created = request(
+        "POST",
+        vip,
+        443,
+        "/api/v4/posts",
+        timeout=10,
+        body=body,
+        tls=tls,
+        server_name=site,
+        headers={"Content-Type": "application/json"},
+    )
+    assert created.status == 201, created.body
+    post_id = created.json()["id"]
+    upload = request(
+        "POST",
+        _app_nodes(env)[0],
+        8065,
+        f"/api/v4/files?channel_id={channel}&filename=e2e.txt",
+        timeout=10,
+        body=b"uploaded through one node",
+    )
+    assert upload.status == 201, upload.body
+    file_id = upload.json()["file_infos"][0]["id"]
+    for address in _app_nodes(env):
+        post = request("GET", address, 8065, f"/api/v4/posts/{post_id}", timeout=10)
+        assert post.status == 200
+        assert post.json()["message"] == "through the VIP over HTTPS"
+        got = request("GET", address, 8065, f"/api/v4/files/{file_id}", timeout=10)
+        assert (got.status, got.body) == (200, b"uploaded through one node")
+    plain = request("GET", vip, 80, "/", timeout=10)
+    assert plain.status in {301, 302, 308}
+    assert plain.headers["location"].startswith("https://")
 
 
 def test_database_leader_killed(tier: object) -> None:
