@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from deployer.cli.options import environment_options
+from deployer.errors import KubernetesDeployUnavailableError
+from deployer.topology.model import Platform
 
 
 @click.command()
@@ -39,6 +41,8 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
     from deployer.topology import load_environment  # noqa: PLC0415
 
     environment = load_environment(env, inventory)
+    if environment.topology.platform is Platform.KUBERNETES:
+        raise KubernetesDeployUnavailableError("deploy", environment.name)
     options = DeployOptions(bundle=bundle, check=check, diff=diff, limit=limit, tags=tags)
     result = run_deploy(environment, options, click.echo)
     mode = " (check mode: nothing changed)" if check else ""

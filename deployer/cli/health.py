@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from deployer.cli.options import environment_options, format_option
+from deployer.errors import KubernetesDeployUnavailableError
+from deployer.topology.model import Platform
 
 
 @click.command()
@@ -58,6 +60,8 @@ def health(  # noqa: PLR0917 - click passes each option as an argument
     from deployer.topology import load_environment  # noqa: PLC0415
 
     environment = load_environment(env, inventory)
+    if environment.topology.platform is Platform.KUBERNETES:
+        raise KubernetesDeployUnavailableError("health", environment.name)
     report = full_report(environment, timeout, extended=not basic)
     generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     rendered = formats.render(report, fmt, host_views(environment.topology, report), generated)
