@@ -34,7 +34,12 @@ def test_ssh_always_verifies_host_keys(tmp_path: Path) -> None:
     assert "GlobalKnownHostsFile=/dev/null" in args
     config = PROJECT_CFG.read_text()
     assert "host_key_checking = true" in config
-    assert "StrictHostKeyChecking=no" not in config
+    # Every StrictHostKeyChecking the config sets is "yes".
+    assert all(
+        line.split("StrictHostKeyChecking=", 1)[1].split()[0] == "yes"
+        for line in config.splitlines()
+        if "StrictHostKeyChecking=" in line
+    )
 
 
 def test_command_line_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
