@@ -254,81 +254,64 @@ def _reachable(facts: Facts) -> Result | None:
 
 
 @dataclass
-class HostReachable:
-    """Every host answers over SSH with the host key known_hosts holds."""
+class _PerHostCheck:
+    """A check answered from the shared survey: one result per host, under the survey's timeout."""
 
     survey: Survey
+
+    @property
+    def timeout(self) -> float:
+        return self.survey.timeout
+
+    def run(self, targets: Targets) -> list[Result]:
+        del targets
+        return [self._one(facts) for facts in self.survey.facts().values()]
+
+    def _one(self, facts: Facts) -> Result:
+        raise NotImplementedError
+
+
+@dataclass
+class HostReachable(_PerHostCheck):
+    """Every host answers over SSH with the host key known_hosts holds."""
+
     name: ClassVar[str] = "hosts"
     title: ClassVar[str] = "hosts: reachable over verified SSH"
 
-    @property
-    def timeout(self) -> float:
-        return self.survey.timeout
-
-    def run(self, targets: Targets) -> list[Result]:
-        del targets
-        results = []
-        for facts in self.survey.facts().values():
-            if facts.error:
-                results.append(Result.fail(facts.host.name, facts.error, address=str(facts.host.address)))
-            else:
-                results.append(
-                    Result.ok(facts.host.name, f"SSH verified in {facts.seconds:.2f}s", seconds=facts.seconds)
-                )
-        return results
+    def _one(self, facts: Facts) -> Result:
+        if facts.error:
+            return Result.fail(facts.host.name, facts.error, address=str(facts.host.address))
+        return Result.ok(facts.host.name, f"SSH verified in {facts.seconds:.2f}s", seconds=facts.seconds)
 
 
 @dataclass
-class HostUnits:
+class HostUnits(_PerHostCheck):
     """The systemd units each host's roles need are active."""
 
-    survey: Survey
     name: ClassVar[str] = "units"
     title: ClassVar[str] = "hosts: services of their roles active"
 
-    @property
-    def timeout(self) -> float:
-        return self.survey.timeout
-
-    def run(self, targets: Targets) -> list[Result]:
-        del targets
-        results = []
-        for facts in self.survey.facts().values():
-            skipped = _reachable(facts)
-            if skipped:
-                results.append(skipped)
-                continue
-            roles = units_of(self.survey.topology, facts.host)
-            if not roles:
-                results.append(Result.skip(facts.host.name, "no services of the deployer here"))
-                continue
-            down = {u: s for u, s in facts.units.items() if s != "active"}
-            roles_down = sorted({str(roles[u]) for u in down if roles[u] is not None})
-            if down:
-                text = ", ".join(f"{u} {s}" for u, s in down.items())
-                results.append(Result.fail(facts.host.name, text, roles_down=roles_down, units=facts.units))
-            else:
-                results.append(
-                    Result.ok(facts.host.name, f"{len(facts.units)} units active", units=facts.units)
-                )
-        return results
+    def _one(self, facts: Facts) -> Result:
+        skipped = _reachable(facts)
+        if skipped:
+            return skipped
+        roles = units_of(self.survey.topology, facts.host)
+        if not roles:
+            return Result.skip(facts.host.name, "no services of the deployer here")
+        down = {u: s for u, s in facts.units.items() if s != "active"}
+        roles_down = sorted({str(roles[u]) for u in down if roles[u] is not None})
+        if down:
+            text = ", ".join(f"{u} {s}" for u, s in down.items())
+            return Result.fail(facts.host.name, text, roles_down=roles_down, units=facts.units)
+        return Result.ok(facts.host.name, f"{len(facts.units)} units active", units=facts.units)
 
 
 @dataclass
-class HostHeadroom:
+class HostHeadroom(_PerHostCheck):
     """Disk and memory leave room: warn at 80 % disk / 15 % memory left, fail at 90 % / 5 %."""
 
-    survey: Survey
     name: ClassVar[str] = "headroom"
     title: ClassVar[str] = "hosts: disk and memory headroom"
-
-    @property
-    def timeout(self) -> float:
-        return self.survey.timeout
-
-    def run(self, targets: Targets) -> list[Result]:
-        del targets
-        return [self._one(f) for f in self.survey.facts().values()]
 
     def _one(self, facts: Facts) -> Result:
         skipped = _reachable(facts)
@@ -350,17 +333,13 @@ class HostHeadroom:
 
 
 @dataclass
-class ClockOffset:
+class ClockOffset(_PerHostCheck):
     """Host clocks agree: offset from the hosts' median, with the SSH round trip as its uncertainty."""
 
-    survey: Survey
     name: ClassVar[str] = "clock"
     title: ClassVar[str] = "hosts: clock offset to the others"
 
-    @property
-    def timeout(self) -> float:
-        return self.survey.timeout
-
+    # The offset is judged against the median of all hosts, so this check needs them all at once.
     def run(self, targets: Targets) -> list[Result]:
         del targets
         facts = list(self.survey.facts().values())

@@ -24,6 +24,7 @@ from deployer.bundle.build import BuildOptions, build_environment
 from deployer.bundle.progress import Reporter
 from deployer.bundle.providers.apt import AptRepositoryProvider
 from deployer.bundle.unpack import unpack
+from deployer.lab.hosts import RUN_FLAGS
 from deployer.topology import load_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -32,22 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Downloads are cached with the other builds, so a rerun resolves nothing from the network.
 CACHE = ROOT / "build" / "cache" / "bundle"
 SUBNETS = [f"10.213.{n}.0/24" for n in range(240, 250)]
-# The lab's systemd-in-a-container flags (LAB.md): --privileged does not work on this machine.
-SYSTEMD_FLAGS = [
-    "--cap-add",
-    "SYS_ADMIN",
-    "--cap-add",
-    "NET_ADMIN",
-    "--security-opt",
-    "seccomp=unconfined",
-    "--cgroupns=host",
-    "--tmpfs",
-    "/run",
-    "--tmpfs",
-    "/run/lock",
-    "-v",
-    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-]
+# The lab's own systemd-in-a-container flags (LAB.md: --privileged does not work here).
+SYSTEMD_FLAGS = list(RUN_FLAGS)
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
