@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-ENV ?= dev
 STAMP := $(VENV)/.installed
 
 .PHONY: setup lint test e2e unit integration demo lab-prereqs test-prereqs bench clean
@@ -30,11 +29,11 @@ integration: setup test-prereqs
 	$(BIN)/pytest -m integration tests
 
 test: lint test-prereqs
-	$(BIN)/pytest -m 'not fullstack' tests
+	$(BIN)/pytest tests
 
-# Scenarios on the whole deployed cluster, app tier included (drills, upgrades, the bastion).
+# Only the end-to-end package: staging deployed from the bastion, then failovers, drills, upgrades.
 e2e: setup test-prereqs
-	$(BIN)/pytest -m fullstack tests
+	$(BIN)/pytest tests/integration/cluster
 
 lab-prereqs:
 	bash deployer/lab/prereqs.sh
@@ -47,8 +46,18 @@ test-prereqs: lab-prereqs
 	if [ -n "$$missing" ]; then echo "test-prereqs: installing $$missing"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-demo: setup
-	$(BIN)/deployer demo -e $(ENV)
+# The whole job on the lab: validate, bundle, lab up, deploy, health. Deploys the real Mattermost
+# release with MATTERMOST_TARBALL=path-or-URL, else the stand-in (a test double; it says so).
+DEMO_ENV ?= staging
+MATTERMOST_TARBALL ?=
+demo: setup lab-prereqs
+	@set -e; tarball="$(MATTERMOST_TARBALL)"; \
+	if [ -z "$$tarball" ]; then \
+	  version=$$($(BIN)/python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["mattermost"]["version"])' inventories/$(DEMO_ENV)/topology.yml) && \
+	  $(BIN)/python tests/standin/build_tarball.py "$$version" --out-dir build/cache/standin >/dev/null && \
+	  tarball=build/cache/standin/mattermost-$$version-linux-amd64.tar.gz; \
+	fi; \
+	$(BIN)/deployer demo -e $(DEMO_ENV) --mattermost-tarball "$$tarball"
 
 bench: setup test-prereqs
 	for b in bench/*.py; do $(BIN)/python $$b || exit $$?; done

@@ -34,7 +34,7 @@ from deployer.secrets import Secrets, load_secrets  # noqa: E402
 from deployer.topology import Environment, Role, load_environment  # noqa: E402
 from tests.integration.datatier_probes import S3, Writer, http_json, patroni_leader  # noqa: E402
 
-TUNED = {"ttl": 20, "loop_wait": 2, "retry_timeout": 9}
+TUNED = {"ttl": 20, "loop_wait": 1, "retry_timeout": 9}
 PATRONI_DEFAULTS = {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
 HTTP_OK = 200
 OUTAGE_FLOOR = 0.5  # gaps shorter than this are the writer's own pace, not an outage
@@ -362,8 +362,8 @@ def run(env: Environment, scenarios: tuple[str, ...] = SCENARIOS) -> list[Figure
     figures = Figures()
     patch_patroni(tier, TUNED)
     if "db" in scenarios:
-        figures.append(database_leader(tier, "kill", "deployer 20/2/9"))
-        figures.append(database_leader(tier, "stop", "deployer 20/2/9"))
+        figures.append(database_leader(tier, "kill", "deployer 20/1/9"))
+        figures.append(database_leader(tier, "stop", "deployer 20/1/9"))
     if "db-defaults" in scenarios:
         patch_patroni(tier, PATRONI_DEFAULTS)
         try:

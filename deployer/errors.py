@@ -80,16 +80,3 @@ class TopologyError(DeployerError):
             "  what to do: fix the keys above; the JSON Schema is deployer/schema/topology.schema.json"
         )
         return "\n".join(lines)
-
-
-class KubernetesDeployUnavailableError(DeployerError):
-    """A command that only drives VM environments was given a kubernetes one."""
-
-    def __init__(self, command: str, env_name: str) -> None:
-        super().__init__(
-            f"`deployer {command}` drives VM environments; {env_name} is a kubernetes environment",
-            hint=(
-                f"render it with `deployer render -e {env_name}` and apply build/{env_name}/kubernetes/ "
-                "with `kubectl apply --server-side -f`; check it with `kubectl get deploy,pods -n NAMESPACE`"
-            ),
-        )

@@ -8,7 +8,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import BinaryIO
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deployer.bundle import keys
 from deployer.bundle.archive import CHUNK, JoinedReader, Member, ZstdStream, locate_parts, write_bundle
+from deployer.bundle.bootstrap import write_kit
 from deployer.bundle.content import Defaults, load_defaults, plan_for
 from deployer.bundle.errors import BundleInputError
 from deployer.bundle.manifest import (
@@ -67,6 +68,7 @@ class BuildOptions:
     mattermost_tarball: str | None = None
     refresh: bool = False
     cache: Path | None = None
+    image_layout: Path | None = None  # kubernetes: an OCI layout folder; None: the Docker daemon
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class BuildResult:
     manifest: Manifest
     outputs: list[Path]
     seconds: float
+    kit: list[Path] = field(default_factory=list)  # the bastion's bootstrap kit and its signature
 
     @property
     def size(self) -> int:
@@ -129,6 +132,8 @@ def build_environment(
             repo_secret_key=repo_secret,
             mattermost_tarball=options.mattermost_tarball,
             refresh=options.refresh,
+            environment=env,
+            image_layout=options.image_layout,
         )
         staged: list[Staged] = []
         for provider in providers if providers is not None else default_providers():
@@ -146,7 +151,13 @@ def build_environment(
             split=options.split,
             reporter=reporter,
         )
-    return BuildResult(manifest, outputs, time.monotonic() - start)
+        kit: list[Path] = []
+        if repo_secret is not None and any(s.entry.kind is Kind.WHEEL for s in staged):
+            with reporter.step("write the bastion's bootstrap kit"):
+                kit = write_kit(
+                    staged, target, secret_key=repo_secret, keys_dir=key_paths.private.parent, epoch=epoch
+                )
+    return BuildResult(manifest, outputs, time.monotonic() - start, kit)
 
 
 def _check_trusted(env: Environment, private: Ed25519PrivateKey) -> None:

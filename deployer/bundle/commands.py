@@ -13,7 +13,8 @@ from deployer.bundle.progress import Reporter, human_size
 from deployer.bundle.report import diff_json, diff_text, inspect_json, inspect_text
 from deployer.bundle.unpack import unpack
 from deployer.bundle.verify import environment_trust, raise_for, scan_bundle, trusted_key, verify_tree
-from deployer.topology import load_environment
+from deployer.topology import Environment, load_environment
+from deployer.topology.model import Platform
 
 
 def keygen_command(out: Path, *, force: bool) -> str:
@@ -39,8 +40,10 @@ def build_command(
     split: str | None,
     tarball: str | None,
     refresh: bool,
+    images_from: Path | None = None,
 ) -> str:
     env = load_environment(env_name, inventory)
+    _check_platform_options(env, tarball=tarball, images_from=images_from)
     options = BuildOptions(
         out_dir=out,
         key=key,
@@ -48,6 +51,7 @@ def build_command(
         split=parse_size(split) if split else None,
         mattermost_tarball=tarball,
         refresh=refresh,
+        image_layout=images_from,
     )
     result = build_environment(env, options, reporter=Reporter())
     manifest = result.manifest
@@ -65,8 +69,29 @@ def build_command(
             f"base manifest sha256 {manifest.base.manifest_sha256[:16]}..."
         )
     lines += [f"  {_shown(p)}" for p in result.outputs]
+    if result.kit:
+        lines.append(
+            "bastion bootstrap kit (plain tar, OpenPGP-signed; see README 'Deploy from the bastion'):"
+        )
+        lines += [f"  {_shown(p)}" for p in result.kit]
     lines.append(f"signed with key {manifest.key_id}")
     return "\n".join(lines)
+
+
+def _check_platform_options(env: Environment, *, tarball: str | None, images_from: Path | None) -> None:
+    """An option meant for the other platform would be silently ignored; say so instead."""
+    kubernetes = env.topology.platform is Platform.KUBERNETES
+    if kubernetes and tarball:
+        raise BundleInputError(
+            f"{env.name} is a kubernetes environment: Mattermost comes as a container image, "
+            "not as a release tarball",
+            hint="drop --mattermost-tarball; pin kubernetes.mattermost_image in the topology",
+        )
+    if not kubernetes and images_from is not None:
+        raise BundleInputError(
+            f"{env.name} is a VM environment: it carries no container images",
+            hint="drop --images-from (it is for environments with platform: kubernetes)",
+        )
 
 
 def _shown(path: Path) -> Path:

@@ -21,14 +21,34 @@ def _purl(entry: FileEntry, release: str) -> str | None:
             return f"pkg:deb/debian/{name}@{version}?arch=amd64&distro=debian-{release}"
         case Kind.WHEEL:
             return f"pkg:pypi/{name}@{version}"
-        case Kind.BINARY | Kind.RELEASE_TARBALL:
+        case Kind.BINARY | Kind.RELEASE_TARBALL | Kind.CHART:
             return f"pkg:generic/{name}@{version}"
+        case Kind.IMAGE:
+            return _oci_purl(entry.name, entry.version)
         case _:
             return None
 
 
+def _oci_purl(reference: str, version: str) -> str | None:
+    """pkg:oci/NAME@DIGEST?repository_url=...&tag=...: an image is identified by its digest."""
+    tag, _, digest = version.rpartition("@")
+    if not digest.startswith("sha256:"):
+        return None
+    last = reference.rsplit("/", 1)[-1].lower()
+    purl = f"pkg:oci/{quote(last)}@{quote(digest)}?repository_url={quote(reference, safe='/:')}"
+    return purl + (f"&tag={quote(tag)}" if tag else "")
+
+
+_TYPES = {
+    Kind.BINARY: "application",
+    Kind.RELEASE_TARBALL: "application",
+    Kind.CHART: "application",
+    Kind.IMAGE: "container",
+}
+
+
 def _component(entry: FileEntry, release: str) -> dict[str, object]:
-    kind = {Kind.BINARY: "application", Kind.RELEASE_TARBALL: "application"}.get(entry.kind, "library")
+    kind = _TYPES.get(entry.kind, "library")
     if entry.kind in {Kind.APT_INDEX, Kind.APT_KEY, Kind.OTHER}:
         kind = "file"
     component: dict[str, object] = {

@@ -307,9 +307,12 @@ def environment_trust(env: Environment) -> tuple[Path, Path]:
     return env.relative(section.path), env.relative(section.public_key)
 
 
-def verify_environment_bundle(env: Environment, *, reporter: Reporter | None = None) -> Manifest:
-    """What the deploy calls first: the bundle the topology names, signed by the key it trusts."""
-    path, public = environment_trust(env)
+def verify_environment_bundle(
+    env: Environment, *, bundle: Path | None = None, reporter: Reporter | None = None
+) -> Manifest:
+    """What the deploy calls first: the topology's bundle (or `bundle`), signed by the key it trusts."""
+    default_path, public = environment_trust(env)
+    path = bundle or default_path
     manifest = verify_bundle(path, public, reporter=reporter)
     if manifest.environment != env.name:
         raise BundleVerificationError(

@@ -45,6 +45,12 @@ def keygen(out: str, force: bool) -> None:
     "--mattermost-tarball", "tarball", metavar="PATH_OR_URL", help="The Mattermost release tarball."
 )
 @click.option("--refresh", is_flag=True, help="Resolve packages and wheels again instead of using the cache.")
+@click.option(
+    "--images-from",
+    "images_from",
+    metavar="DIR",
+    help="Kubernetes: an OCI layout folder holding the images (default: the local Docker daemon).",
+)
 def build(
     *,
     env: str | None,
@@ -55,8 +61,14 @@ def build(
     split: str | None,
     tarball: str | None,
     refresh: bool,
+    images_from: str | None,
 ) -> None:
-    """Build the signed bundle for an environment."""
+    """Build the signed bundle for an environment.
+
+    A kubernetes environment gets the packaged chart and every image its manifests use, as OCI
+    archives (exported from the local Docker daemon, or from --images-from); a VM environment gets
+    the OS packages, SeaweedFS and the Mattermost tarball. Both get the deployer's wheels.
+    """
     from deployer.bundle.commands import build_command  # noqa: PLC0415
 
     click.echo(
@@ -69,6 +81,7 @@ def build(
             split=split,
             tarball=tarball,
             refresh=refresh,
+            images_from=_path(images_from),
         )
     )
 

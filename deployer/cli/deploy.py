@@ -1,14 +1,18 @@
-"""`deployer deploy`: the whole cluster from the verified bundle, with progress and a recap per host."""
+"""`deployer deploy`: the whole cluster from the verified bundle, to VM hosts or a Kubernetes API."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from deployer.cli.options import environment_options
-from deployer.errors import KubernetesDeployUnavailableError
+from deployer.cli.options import environment_options, kubeconfig_option
+from deployer.errors import DeployerError
 from deployer.topology.model import Platform
+
+if TYPE_CHECKING:
+    from deployer.topology import Environment
 
 
 @click.command()
@@ -22,6 +26,15 @@ from deployer.topology.model import Platform
 @click.option(
     "--tags", metavar="TAGS", help="Only these tiers: common, etcd, database, storage, loadbalancer."
 )
+@kubeconfig_option
+@click.option(
+    "--rollout-timeout",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    default=900.0,
+    show_default=True,
+    help="Kubernetes: seconds each Deployment may take to roll out before it is rolled back.",
+)
 def deploy(  # noqa: PLR0917 - one parameter per CLI option
     env: str | None,
     inventory: str | None,
@@ -30,19 +43,33 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
     diff: bool,
     limit: str | None,
     tags: str | None,
+    kubeconfig: str | None,
+    rollout_timeout: float,
 ) -> None:
     """Verify the bundle, serve it to the hosts and run the site playbook.
 
     Ends with a table per host and the log file's path. Exit codes: 0 deployed, 2 bad input or a
     bundle that does not verify, 3 a host failed (the message names the host and task).
+
+    A kubernetes environment is applied to the cluster of --kubeconfig instead: bundle verified,
+    manifests rendered and checked, server-side apply, each Deployment's rollout awaited, and
+    everything rolled back if one fails. Exit 0 deployed, 2 bad input (kubeconfig missing or
+    unreadable), 3 failed: the bundle does not verify or lacks an image, the API server is
+    unreachable or refuses an object, or a rollout fails (then rolled back).
     """
-    from deployer.execute import DeployOptions  # noqa: PLC0415 - keep --help fast
-    from deployer.execute import deploy as run_deploy  # noqa: PLC0415
-    from deployer.topology import load_environment  # noqa: PLC0415
+    from deployer.topology import load_environment  # noqa: PLC0415 - keep --help fast
 
     environment = load_environment(env, inventory)
     if environment.topology.platform is Platform.KUBERNETES:
-        raise KubernetesDeployUnavailableError("deploy", environment.name)
+        vm_only = {"--check": check, "--diff": diff, "--limit": limit, "--tags": tags}
+        _refuse([name for name, value in vm_only.items() if value], environment.name, "VM")
+        _deploy_kubernetes(environment, bundle, kubeconfig, rollout_timeout)
+        return
+    if kubeconfig:
+        _refuse(["--kubeconfig"], environment.name, "kubernetes")
+    from deployer.execute import DeployOptions  # noqa: PLC0415
+    from deployer.execute import deploy as run_deploy  # noqa: PLC0415
+
     options = DeployOptions(bundle=bundle, check=check, diff=diff, limit=limit, tags=tags)
     result = run_deploy(environment, options, click.echo)
     mode = " (check mode: nothing changed)" if check else ""
@@ -52,3 +79,22 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
     )
     click.echo(result.table())
     click.echo(f"log: {result.run.log_file}")
+
+
+def _refuse(options: list[str], env_name: str, platform: str) -> None:
+    if options:
+        raise DeployerError(
+            f"{', '.join(options)}: only for {platform} environments, and {env_name} is not one",
+            hint=f"drop {', '.join(options)}",
+        )
+
+
+def _deploy_kubernetes(
+    environment: Environment, bundle: Path | None, kubeconfig: str | None, timeout: float
+) -> None:
+    from deployer.kube.deploy import KubeDeployOptions, deploy_kubernetes  # noqa: PLC0415 - heavy
+
+    options = KubeDeployOptions(kubeconfig=kubeconfig, bundle=bundle, timeout=timeout)
+    result = deploy_kubernetes(environment, options, click.echo)
+    click.echo(result.summary())
+    click.echo(result.table())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from deployer.cli.options import environment_options, format_option
-from deployer.errors import KubernetesDeployUnavailableError
+from deployer.cli.options import environment_options, format_option, kubeconfig_option
+from deployer.errors import DeployerError
 from deployer.topology.model import Platform
 
 
@@ -35,6 +35,7 @@ from deployer.topology.model import Platform
     show_default=True,
     help="Seconds each request may take.",
 )
+@kubeconfig_option
 @click.pass_context
 def health(  # noqa: PLR0917 - click passes each option as an argument
     ctx: click.Context,
@@ -45,12 +46,18 @@ def health(  # noqa: PLR0917 - click passes each option as an argument
     notify_url: str | None,
     basic: bool,
     timeout: float,
+    kubeconfig: str | None,
 ) -> None:
     """Check the app nodes, the cluster, the HTTPS entry point, every host, the database, etcd,
     the load balancers and the storage, then say whether losing each host or zone now is survivable.
 
     All checks run at once, each under its own timeout. Exit 0 healthy, 4 degraded but serving
     (warnings only), 3 a check fails, 2 bad input. A failed --notify is reported, never an exit code.
+
+    A kubernetes environment is read through the API server of --kubeconfig: the Deployment, its
+    pods and their spread over nodes, the Services' endpoints and the deep ping through the
+    Service. A failing probe is a warning while the ping still answers OK, a failure once it does
+    not. An unreachable API server exits 3; a missing or unreadable kubeconfig exits 2.
     """
     from deployer import notify  # noqa: PLC0415 - keep `--help` fast
     from deployer.health import formats  # noqa: PLC0415
@@ -61,8 +68,16 @@ def health(  # noqa: PLR0917 - click passes each option as an argument
 
     environment = load_environment(env, inventory)
     if environment.topology.platform is Platform.KUBERNETES:
-        raise KubernetesDeployUnavailableError("health", environment.name)
-    report = full_report(environment, timeout, extended=not basic)
+        from deployer.kube.deploy import kube_health_report  # noqa: PLC0415 - the client is heavy
+
+        report = kube_health_report(environment, kubeconfig, timeout)
+    elif kubeconfig:
+        raise DeployerError(
+            f"--kubeconfig: only for kubernetes environments, and {environment.name} is not one",
+            hint="drop --kubeconfig",
+        )
+    else:
+        report = full_report(environment, timeout, extended=not basic)
     generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     rendered = formats.render(report, fmt, host_views(environment.topology, report), generated)
     if output_file is not None:

@@ -29,3 +29,13 @@ def format_option(*choices: str) -> Callable[[F], F]:
         show_default=True,
         help="Output format.",
     )
+
+
+def kubeconfig_option(func: F) -> F:
+    """`--kubeconfig FILE` for kubernetes environments; the default is kubectl's."""
+    return click.option(
+        "--kubeconfig",
+        "kubeconfig",
+        metavar="FILE",
+        help="Kubernetes: the cluster's kubeconfig (default: $KUBECONFIG, then ~/.kube/config).",
+    )(func)

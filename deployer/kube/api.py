@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from deployer.errors import DeployerError
+from deployer.errors import CheckFailedError, DeployerError
 
 FIELD_MANAGER = "deployer"
+DEFAULT_KUBECONFIG = "~/.kube/config"
 
 # (apiVersion, kind) -> (plural, namespaced) for every kind the chart renders.
 KINDS: dict[tuple[str, str], tuple[str, bool]] = {
@@ -36,6 +39,14 @@ class KubeApiError(DeployerError):
         self.status = status
 
 
+class KubeconfigError(DeployerError):
+    """The kubeconfig is missing, unreadable or not a usable kubeconfig (exit 2)."""
+
+
+class KubeUnreachableError(CheckFailedError):
+    """The API server the kubeconfig names does not answer (exit 3)."""
+
+
 def path_for(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
     try:
         plural, namespaced = KINDS[(api_version, kind)]
@@ -54,6 +65,11 @@ class KubeApi:
 
     client: Any  # kubernetes.client.ApiClient (untyped library)
     timeout: float = 30.0
+
+    @property
+    def server(self) -> str:
+        """The API server's address, as the kubeconfig gives it."""
+        return str(self.client.configuration.host)
 
     def _call(
         self,
@@ -76,6 +92,7 @@ class KubeApi:
             auth_settings=["BearerToken"],
         )
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        from urllib3.exceptions import HTTPError, MaxRetryError  # noqa: PLC0415
 
         try:
             response = self.client.call_api(
@@ -85,6 +102,13 @@ class KubeApi:
             return int(exc.status or 0), (exc.body or b"") if isinstance(exc.body, bytes) else str(
                 exc.body or ""
             ).encode()
+        except (HTTPError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            raise KubeUnreachableError(
+                f"cannot reach the Kubernetes API server at {self.server}: {reason}",
+                hint="check that the cluster runs and that this machine reaches the server the "
+                "kubeconfig names (address, port, firewall, CA)",
+            ) from exc
         data = response.read()
         return int(response.status), data or b""
 
@@ -135,15 +159,40 @@ class KubeApi:
             self._decode(status, data, f"delete {doc['kind']}/{meta['name']}")
 
 
+def default_kubeconfig() -> str:
+    """$KUBECONFIG (one file or several joined by ':'), else ~/.kube/config: what kubectl reads."""
+    return os.environ.get("KUBECONFIG") or str(Path(DEFAULT_KUBECONFIG).expanduser())
+
+
+def _check_readable(kubeconfig: str) -> None:
+    for part in filter(None, kubeconfig.split(os.pathsep)):
+        path = Path(part).expanduser()
+        if not path.exists():
+            raise KubeconfigError(
+                f"kubeconfig not found: {path}",
+                hint="pass --kubeconfig FILE, or set KUBECONFIG to the cluster's config "
+                f"(the default is {DEFAULT_KUBECONFIG})",
+            )
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise KubeconfigError(
+                f"cannot read the kubeconfig {path}: {exc.strerror}",
+                hint="check the file's permissions, or pass another with --kubeconfig FILE",
+            ) from exc
+
+
 def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeApi:
-    """An API connection from a kubeconfig (default: $KUBECONFIG or ~/.kube/config)."""
+    """An API connection from a kubeconfig (default: $KUBECONFIG or ~/.kube/config); no request yet."""
     from kubernetes import config  # noqa: PLC0415 - the client is heavy; only apply and health need it
 
+    file = kubeconfig or default_kubeconfig()
+    _check_readable(file)
     try:
-        client = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+        client = config.new_client_from_config(config_file=file, context=context)  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise DeployerError(
-            f"cannot load the kubeconfig: {exc}",
-            hint="pass --kubeconfig, or set KUBECONFIG to the cluster's admin config",
+        raise KubeconfigError(
+            f"cannot load the kubeconfig {file}: {exc}",
+            hint="pass --kubeconfig with the cluster's admin config (kubectl config view --raw shows it)",
         ) from exc
     return KubeApi(client)

@@ -10,8 +10,10 @@ from typing import Any
 
 import yaml
 
-from deployer.errors import CheckFailedError
-from deployer.kube.api import KubeApi, path_for
+from deployer.errors import CheckFailedError, DeployerError
+from deployer.kube.api import KubeApi, KubeApiError, path_for
+
+Progress = Callable[[str], None]
 
 # Order of application: what others reference comes first, what exposes the app comes last.
 ORDER = [
@@ -36,11 +38,20 @@ class RolloutFailedError(CheckFailedError):
     """The new version did not become ready; the previous state was restored."""
 
 
+class ApplyRefusedError(CheckFailedError):
+    """The API server refused an object half-way; what was applied before it was restored."""
+
+
 @dataclass
 class ApplyResult:
     applied: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    rolled_out: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def _quiet(line: str) -> None:
+    del line
 
 
 def load_manifests(folder: Path) -> list[dict[str, Any]]:
@@ -120,16 +131,22 @@ def wait_for_rollout(
     timeout: float,
     interval: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    progress: Progress = _quiet,
 ) -> tuple[bool, str]:
     """Poll the Deployment until rolled out, failed, stuck on a pod error, or `timeout` seconds."""
     deadline = time.monotonic() + timeout
     namespace = deployment["metadata"]["namespace"]
     why = "not started"
+    said = ""
     while True:
         live = api.get(_path(deployment))
         if live is None:
             return False, "the Deployment disappeared"
         done, why = rollout_state(live)
+        if why != said:
+            progress(f"  {_label(deployment)}: {why}")
+            said = why
         if done:
             return True, why
         if why.startswith("failed"):
@@ -153,31 +170,57 @@ def apply_manifests(
     timeout: float = 900.0,
     interval: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = _quiet,
 ) -> ApplyResult:
-    """Apply everything, wait for each Deployment, and restore the previous state if one fails."""
+    """Apply everything, wait for each Deployment, and restore the previous state if one fails.
+
+    The previous state is also restored when the API server refuses an object half-way, so a
+    deploy never leaves a mix of old and new objects behind.
+    """
     started = time.monotonic()
     result = ApplyResult()
     namespace = next((d["metadata"].get("namespace") for d in docs if d["metadata"].get("namespace")), None)
     if namespace:
         api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     previous = {_label(d): api.get(_path(d)) for d in docs}
+    applied: list[dict[str, Any]] = []
     for doc in docs:
-        api.apply(doc)
+        try:
+            api.apply(doc)
+        except KubeApiError as exc:
+            progress(f"{_label(doc)} refused; rolling back")
+            raise ApplyRefusedError(
+                f"{exc.message}; {_roll_back(api, applied, previous)}",
+                hint="fix what the API server names (RBAC, a missing CRD, an invalid field) and deploy again",
+            ) from exc
+        applied.append(doc)
         result.applied.append(_label(doc))
-        if previous[_label(doc)] is None:
+        created = previous[_label(doc)] is None
+        if created:
             result.created.append(_label(doc))
+        progress(f"applied {_label(doc)} ({'created' if created else 'configured'})")
     for doc in docs:
         if doc["kind"] != "Deployment":
             continue
-        ok, why = wait_for_rollout(api, doc, timeout, interval, sleep)
+        progress(f"waiting for {_label(doc)} to roll out (up to {timeout:.0f} s)")
+        ok, why = wait_for_rollout(api, doc, timeout, interval, sleep, progress=progress)
         if not ok:
-            restored = rollback(api, docs, previous)
+            progress(f"{_label(doc)} did not roll out; rolling back")
             raise RolloutFailedError(
-                f"{_label(doc)} did not roll out: {why}; rolled back ({restored})",
+                f"{_label(doc)} did not roll out: {why}; {_roll_back(api, docs, previous)}",
                 hint="read the pod events (kubectl -n NAMESPACE describe pods) and fix the cause",
             )
+        result.rolled_out.append(_label(doc))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _roll_back(api: KubeApi, docs: list[dict[str, Any]], previous: dict[str, dict[str, Any] | None]) -> str:
+    """Roll back and say what happened, also when the rollback itself fails."""
+    try:
+        return f"rolled back ({rollback(api, docs, previous)})"
+    except DeployerError as exc:
+        return f"the rollback failed too ({exc.message}): check the namespace by hand"
 
 
 def rollback(api: KubeApi, docs: list[dict[str, Any]], previous: dict[str, dict[str, Any] | None]) -> str:

@@ -63,9 +63,9 @@ FIREWALL: dict[Role, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
     ),
 }
 
-# Patroni timings: loop_wait + 2 * retry_timeout <= ttl (2 + 2 * 9 = 20), its lowest ttl.
-# A dead leader's key expires within 20 s and a replica is promoted on the next loop (<= 2 s).
-PATRONI_TIMINGS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 9}
+# Patroni timings: loop_wait + 2 * retry_timeout <= ttl (1 + 2 * 9 = 19), its lowest ttl (roles/patroni).
+# A dead leader's key expires within 20 s and a replica is promoted on the next loop (<= 1 s).
+PATRONI_TIMINGS = {"ttl": 20, "loop_wait": 1, "retry_timeout": 9}
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

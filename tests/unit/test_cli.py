@@ -134,11 +134,3 @@ def test_render_command_writes_where_it_says(run_cli, tmp_path: Path) -> None:
     assert result.code == 0
     assert f"into {tmp_path / 'out'}/" in result.out
     assert (tmp_path / "out/ansible/inventory.yml").is_file()
-
-
-@pytest.mark.parametrize("command", ["deploy", "health"])
-def test_vm_only_commands_refuse_a_kubernetes_environment(command: str, run_cli) -> None:
-    result = run_cli(command, "-e", "k8s-prod")
-    assert result.code == 2
-    assert "k8s-prod is a kubernetes environment" in result.err
-    assert "kubectl apply --server-side" in result.err

@@ -1,8 +1,9 @@
 """Artifact providers: each one fetches one kind of content into the bundle; add one to extend it.
 
-Kubernetes environments (Helm chart package, container image archives) plug in here: write a
-class with `name`, `applies(plan)` and `collect(ctx)` returning `Staged` files of kind
-`chart` / `image`, and append it in `default_providers()`.
+A provider is a class with `name`, `applies(plan)` and `collect(ctx)` returning `Staged` files,
+appended in `default_providers()`. VM environments get the OS packages, SeaweedFS and the
+Mattermost tarball; kubernetes environments get the chart package and image archives instead;
+both get the deployer's wheels, so the deployer itself installs offline on the bastion.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from deployer.bundle.content import BundlePlan
 from deployer.bundle.manifest import FileEntry, Kind
 from deployer.bundle.progress import Reporter
 from deployer.bundle.verify import file_digest
+from deployer.topology import Environment
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class BuildContext:
     repo_public_key: bytes | None = None
     mattermost_tarball: str | None = None
     refresh: bool = False
+    # The environment the plan was made from (the kubernetes provider renders its manifests).
+    environment: Environment | None = None
+    # An OCI layout folder holding the images; None: export them from the local Docker daemon.
+    image_layout: Path | None = None
 
 
 class ArtifactProvider(Protocol):
@@ -55,9 +61,17 @@ def stage(source: Path, path: str, *, kind: Kind, name: str, version: str, origi
 
 
 def default_providers() -> list[ArtifactProvider]:
+    """Every provider; each one's `applies(plan)` decides whether it runs for an environment."""
     from deployer.bundle.providers.apt import AptRepositoryProvider  # noqa: PLC0415
+    from deployer.bundle.providers.kube import KubernetesProvider  # noqa: PLC0415
     from deployer.bundle.providers.mattermost import MattermostProvider  # noqa: PLC0415
     from deployer.bundle.providers.seaweedfs import SeaweedfsProvider  # noqa: PLC0415
     from deployer.bundle.providers.wheels import WheelsProvider  # noqa: PLC0415
 
-    return [AptRepositoryProvider(), WheelsProvider(), SeaweedfsProvider(), MattermostProvider()]
+    return [
+        AptRepositoryProvider(),
+        WheelsProvider(),
+        SeaweedfsProvider(),
+        MattermostProvider(),
+        KubernetesProvider(),
+    ]

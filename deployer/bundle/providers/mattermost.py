@@ -13,6 +13,7 @@ from deployer.bundle.content import BundlePlan
 from deployer.bundle.errors import BundleInputError
 from deployer.bundle.manifest import Kind
 from deployer.bundle.providers import BuildContext, Staged, stage
+from deployer.topology.model import Platform
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -21,8 +22,8 @@ class MattermostProvider:
     name = "mattermost"
 
     def applies(self, plan: BundlePlan) -> bool:
-        del plan
-        return True
+        # On Kubernetes the server comes as a container image (the kubernetes provider).
+        return plan.platform is Platform.VM
 
     def collect(self, ctx: BuildContext) -> list[Staged]:
         plan = ctx.plan

@@ -129,7 +129,8 @@ def _requirements(wheel: Path) -> list[str]:
 
 def download_dependencies(own: Path, ctx: BuildContext) -> list[Path]:
     """The dependency closure; cached by the requirement list, so unchanged deps never re-download."""
-    key_data = json.dumps({"requires": _requirements(own), "platform": platform_args()})
+    # pip itself rides along: a bare bastion has python3 but no pip (see deployer.bundle.bootstrap).
+    key_data = json.dumps({"requires": [*_requirements(own), "pip"], "platform": platform_args()})
     key = hashlib.sha256(key_data.encode()).hexdigest()[:16]
     folder = ctx.cache / "wheels" / key
     lock = folder / "lock.json"
@@ -152,6 +153,7 @@ def download_dependencies(own: Path, ctx: BuildContext) -> list[Path]:
                 "-d",
                 str(folder),
                 str(own),
+                "pip",
             ],
             what="pip download of the deployer's dependencies",
         )

@@ -1,14 +1,16 @@
-"""Upgrades on a deployed lab staging cluster: rolling under load, a window, a broken target, resume."""
+"""Upgrades of the deployed staging cluster: rolling under load, a broken target, resume, a window.
+
+Runs last in this package: it leaves the cluster on a newer version. Each step builds the bundle
+holding the target stand-in tarball (connected side) and runs `deployer upgrade run` from here.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -18,35 +20,15 @@ import yaml
 
 from deployer.cli.main import main
 from deployer.health.http import HttpError, request, tls_context
-from deployer.lab import lifecycle, ssh
-from deployer.topology import load_environment
+from deployer.lab import ssh
 from deployer.upgrade import state
-from tests.standin.build_tarball import build_tarball
+from tests.integration.cluster.conftest import ENV, Cluster, build_bundle
 
-pytestmark = [
-    pytest.mark.fullstack,
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.timeout(3600),
-    pytest.mark.skipif(
-        importlib.util.find_spec("deployer.cli.deploy") is None, reason="`deployer deploy` is not built yet"
-    ),
-]
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = "staging"
-START = "10.5.2"
-
-
-def _other_labs() -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    return sorted({name.split("-")[1] for name in out if name.startswith("dpl-") and "-stg-" not in name})
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 @dataclass
-class Cluster:
+class Upgrades:
     inventory: Path
     tarballs: Path
     ca_pem: str
@@ -60,9 +42,7 @@ class Cluster:
         data = yaml.safe_load(topology.read_text())
         data["mattermost"]["version"] = version
         topology.write_text(yaml.safe_dump(data, sort_keys=False))
-        folder = self.tarballs / ("broken" if broken else "ok")
-        tarball = build_tarball(version, folder, broken=broken)
-        assert main(["bundle", "build", "-i", str(self.inventory), "--mattermost-tarball", str(tarball)]) == 0
+        build_bundle(self.inventory, version, self.tarballs, broken=broken)
 
     def upgrade(self, *args: str) -> int:
         return main(["upgrade", "run", "-i", str(self.inventory), *args])
@@ -91,7 +71,7 @@ class Cluster:
 class Load:
     """Requests through the VIP (HTTPS, the environment's CA) as fast as one thread goes."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Upgrades) -> None:
         self.cluster = cluster
         self.ok = 0
         self.failed: list[str] = []
@@ -129,79 +109,53 @@ class Load:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Staging deployed in the lab on the stand-in 10.5.2; torn down afterwards, also on failure."""
-    others = _other_labs()
-    if others:
-        pytest.skip(f"another lab runs ({', '.join(others)}); this machine holds one at a time")
-    work = tmp_path_factory.mktemp("upgrade")
-    inventory = work / "staging"
-    shutil.copytree(ROOT / "inventories" / "staging", inventory)
-    data = yaml.safe_load((inventory / "topology.yml").read_text())
-    data["bundle"] = {
-        "path": str(work / "bundles" / "staging.tar.zst"),
-        "public_key": str(ROOT / "build" / "keys" / "bundle.pub"),
-    }
-    (inventory / "topology.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-    environment = load_environment(inventory=str(inventory))
-    topo = environment.topology
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEPLOYER_STATE_DIR", str(work / "state"))
-        try:
-            lifecycle.up(environment)
-            made = Cluster(
-                inventory,
-                work / "tarballs",
-                ca_pem="",
-                vip=str(topo.loadbalancer.vip),
-                site_host=topo.mattermost.site_url.split("//")[1],
-                app_nodes={h.name: str(h.address) for h in topo.hosts if "app" in h.roles},
-            )
-            made.with_version(START)
-            assert main(["deploy", "-i", str(inventory)]) == 0
-            from deployer.secrets import load_secrets  # noqa: PLC0415
-
-            made.ca_pem = load_secrets(load_environment(inventory=str(inventory))).ca.cert
-            yield made
-        finally:
-            lifecycle.down(ENV)
+def cluster_upgrades(cluster: Cluster) -> Upgrades:
+    topo = cluster.env.topology
+    return Upgrades(
+        cluster.inventory,
+        cluster.work / "tarballs",
+        ca_pem=cluster.secrets.ca.cert,
+        vip=str(topo.loadbalancer.vip),
+        site_host=topo.mattermost.site_url.split("//")[1],
+        app_nodes={h.name: str(h.address) for h in topo.hosts if "app" in h.roles},
+    )
 
 
-def test_patch_upgrade_under_load_loses_no_request(cluster: Cluster) -> None:
-    cluster.with_version("10.5.3")
+def test_patch_upgrade_under_load_loses_no_request(cluster_upgrades: Upgrades) -> None:
+    cluster_upgrades.with_version("10.5.3")
     started = time.monotonic()
-    with Load(cluster) as load:
-        code = cluster.upgrade("--to", "10.5.3")
+    with Load(cluster_upgrades) as load:
+        code = cluster_upgrades.upgrade("--to", "10.5.3")
     seconds = time.monotonic() - started
     print(f"patch upgrade: {seconds:.1f}s, {load.ok} requests ok, {len(load.failed)} failed")
     assert code == 0
     assert load.failed == []
     assert load.ok > 100
-    assert set(cluster.versions().values()) == {"10.5.3"}
-    assert main(["health", "-i", str(cluster.inventory)]) == 0  # one config hash, all alive
+    assert set(cluster_upgrades.versions().values()) == {"10.5.3"}
+    assert main(["health", "-i", str(cluster_upgrades.inventory)]) == 0  # one config hash, all alive
 
 
-def test_broken_target_rolls_back_and_keeps_serving(cluster: Cluster) -> None:
-    cluster.with_version("10.5.4", broken=True)
-    with Load(cluster) as load:
-        code = cluster.upgrade("--to", "10.5.4")
+def test_broken_target_rolls_back_and_keeps_serving(cluster_upgrades: Upgrades) -> None:
+    cluster_upgrades.with_version("10.5.4", broken=True)
+    with Load(cluster_upgrades) as load:
+        code = cluster_upgrades.upgrade("--to", "10.5.4")
     assert code == 3
-    assert set(cluster.versions().values()) == {"10.5.3"}
+    assert set(cluster_upgrades.versions().values()) == {"10.5.3"}
     assert load.failed == []
     saved = state.load(ENV)
     assert saved is not None
     assert saved.status is state.RunStatus.ROLLED_BACK
 
 
-def test_interrupted_run_resumes_without_repeating_a_step(cluster: Cluster) -> None:
-    cluster.with_version("10.5.5")
+def test_interrupted_run_resumes_without_repeating_a_step(cluster_upgrades: Upgrades) -> None:
+    cluster_upgrades.with_version("10.5.5")
     process = subprocess.Popen(
         [
-            str(ROOT / ".venv" / "bin" / "deployer"),
+            str(Path(sys.executable).parent / "deployer"),
             "upgrade",
             "run",
             "-i",
-            str(cluster.inventory),
+            str(cluster_upgrades.inventory),
             "--to",
             "10.5.5",
         ],
@@ -218,7 +172,7 @@ def test_interrupted_run_resumes_without_repeating_a_step(cluster: Cluster) -> N
     assert before is not None
     assert before.status is state.RunStatus.RUNNING
     done_before = before.done()
-    assert cluster.upgrade("--to", "10.5.5", "--resume") == 0
+    assert cluster_upgrades.upgrade("--to", "10.5.5", "--resume") == 0
     after = state.load(ENV)
     assert after is not None
     assert after.status is state.RunStatus.DONE
@@ -226,13 +180,13 @@ def test_interrupted_run_resumes_without_repeating_a_step(cluster: Cluster) -> N
     for record in after.steps:
         if record.id in done_before:
             assert record == before.record(record.id)
-    assert set(cluster.versions().values()) == {"10.5.5"}
+    assert set(cluster_upgrades.versions().values()) == {"10.5.5"}
 
 
-def test_minor_upgrade_migrates_once_in_a_measured_window(cluster: Cluster) -> None:
-    cluster.with_version("10.6.0")
-    assert cluster.migration_runs("10.6.0") == 0
-    assert cluster.upgrade("--to", "10.6.0") == 0
+def test_minor_upgrade_migrates_once_in_a_measured_window(cluster_upgrades: Upgrades) -> None:
+    cluster_upgrades.with_version("10.6.0")
+    assert cluster_upgrades.migration_runs("10.6.0") == 0
+    assert cluster_upgrades.upgrade("--to", "10.6.0") == 0
     saved = state.load(ENV)
     assert saved is not None
     closed, opened = saved.record("close-frontends"), saved.record("open-frontends")
@@ -240,5 +194,5 @@ def test_minor_upgrade_migrates_once_in_a_measured_window(cluster: Cluster) -> N
     assert opened is not None
     assert opened.finished is not None
     print(f"minor upgrade: downtime window {opened.finished - closed.started:.1f}s")
-    assert cluster.migration_runs("10.6.0") == 1
-    assert set(cluster.versions().values()) == {"10.6.0"}
+    assert cluster_upgrades.migration_runs("10.6.0") == 1
+    assert set(cluster_upgrades.versions().values()) == {"10.6.0"}
