@@ -48,8 +48,8 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
 ) -> None:
     """Verify the bundle, serve it to the hosts and run the site playbook.
 
-    Ends with a table per host and the log file's path. Exit codes: 0 deployed, 2 bad input or a
-    bundle that does not verify, 3 a host failed (the message names the host and task).
+    Ends with a table per host and the log file's path. Exit codes: 0 deployed, 2 bad input, 3 a
+    bundle that does not verify or a host that failed (the message names the file, or the host and task).
 
     A kubernetes environment is applied to the cluster of --kubeconfig instead: bundle verified,
     manifests rendered and checked, server-side apply, each Deployment's rollout awaited, and

@@ -10,6 +10,7 @@ from deployer.health.formats.markdown import table as md_table
 from deployer.report.table import table
 
 FORMATS = ("text", "json", "markdown")
+SECONDS = {"recovery_seconds", "detection_seconds", "heal_seconds"}  # figures measured in seconds
 
 
 def _value(value: float | None, unit: str = " s") -> str:
@@ -35,7 +36,7 @@ def target_rows(result: DrillResult) -> list[list[str]]:
     return [
         [
             m.target.text,
-            _value(m.value, "" if m.target.figure.endswith("lost") else " s"),
+            _value(m.value, " s" if m.target.figure in SECONDS else ""),
             "met" if m.ok else "MISSED",
         ]
         for m in result.met

@@ -1225,6 +1225,12 @@ class ClusterRegistration:
             "DELETE FROM clusterdiscovery WHERE lastpingat < %s",
             (now_ms() - DISCOVERY_CLEANUP_AFTER_MS,),
         )
+        # A node killed without deregistering is replaced by its successor on the same host, as
+        # the real server's gossip ring forgets a dead member: cluster status never shows both.
+        self._db.execute(
+            "DELETE FROM clusterdiscovery WHERE hostname = %s AND clustername = %s AND id <> %s",
+            (self._node.hostname, self._node.cluster_name, self._node.id),
+        )
         self._db.execute(
             "DELETE FROM standinclusternodes n WHERE NOT EXISTS"
             " (SELECT 1 FROM clusterdiscovery d WHERE d.id = n.id)"
