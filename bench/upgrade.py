@@ -31,8 +31,10 @@ def hammer(vip: str, host: str, ca: str, stop: threading.Event, counts: dict[str
             counts["failed"] += 1
 
 
-def measure(env: str, seconds: float | None, argv: list[str] | None) -> tuple[float, dict[str, int], int]:
-    environment = load_environment(env, None)
+def measure(
+    env: str | None, inventory: str | None, seconds: float | None, argv: list[str] | None
+) -> tuple[float, dict[str, int], int]:
+    environment = load_environment(env, inventory)
     topo = environment.topology
     vip, host = str(topo.loadbalancer.vip), topo.mattermost.site_url.split("//")[1]
     counts = {"ok": 0, "failed": 0}
@@ -56,15 +58,18 @@ def measure(env: str, seconds: float | None, argv: list[str] | None) -> tuple[fl
 
 def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-e", "--env", default="staging")
+    parser.add_argument("-e", "--env", default=None, help="environment (default: staging)")
+    parser.add_argument("-i", "--inventory", default=None, help="inventory folder instead of -e")
     parser.add_argument("--to", help="target patch release, in the environment's bundle")
     args = parser.parse_args(argv)
     if not args.to:
         # `make bench` runs every bench without arguments; this one needs a deployed lab cluster.
         print("bench/upgrade.py: skipped (pass --to X.Y.Z with staging deployed in the lab)")
         return 0
-    base_seconds, base, _ = measure(args.env, 10, None)
-    seconds, counts, code = measure(args.env, None, ["upgrade", "run", "-e", args.env, "--to", args.to])
+    env = args.env or (None if args.inventory else "staging")
+    where = ["-i", args.inventory] if args.inventory else ["-e", env]
+    base_seconds, base, _ = measure(env, args.inventory, 10, None)
+    seconds, counts, code = measure(env, args.inventory, None, ["upgrade", "run", *where, "--to", args.to])
     print(f"baseline (no upgrade): {base['ok'] / base_seconds:.1f} req/s, {base['failed']} failed")
     print(f"patch upgrade to {args.to}: {seconds:.1f}s, exit {code}")
     print(f"  requests during the upgrade: {counts['ok']} ok, {counts['failed']} failed")

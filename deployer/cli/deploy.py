@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     show_default=True,
     help="Kubernetes: seconds each Deployment may take to roll out before it is rolled back.",
 )
+@click.option("--notify", "notify_url", metavar="URL", help="Post a summary to this incoming webhook.")
 def deploy(  # noqa: PLR0917 - one parameter per CLI option
     env: str | None,
     inventory: str | None,
@@ -45,6 +46,7 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
     tags: str | None,
     kubeconfig: str | None,
     rollout_timeout: float,
+    notify_url: str | None,
 ) -> None:
     """Verify the bundle, serve it to the hosts and run the site playbook.
 
@@ -56,15 +58,36 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
     everything rolled back if one fails. Exit 0 deployed, 2 bad input (kubeconfig missing or
     unreadable), 3 failed: the bundle does not verify or lacks an image, the API server is
     unreachable or refuses an object, or a rollout fails (then rolled back).
+
+    --notify URL posts the outcome (deployed, or failed and why) to a Mattermost incoming webhook;
+    a notification that fails is reported and never changes the exit code.
     """
     from deployer.topology import load_environment  # noqa: PLC0415 - keep --help fast
 
     environment = load_environment(env, inventory)
+    try:
+        summary = _deploy(environment, bundle, check, diff, limit, tags, kubeconfig, rollout_timeout)
+    except DeployerError as exc:
+        _notify(notify_url, f"#### deploy of {environment.name}: FAILED\n{exc.message}")
+        raise
+    _notify(notify_url, summary)
+
+
+def _deploy(  # noqa: PLR0917 - the command's options, passed on
+    environment: Environment,
+    bundle: Path | None,
+    check: bool,
+    diff: bool,
+    limit: str | None,
+    tags: str | None,
+    kubeconfig: str | None,
+    rollout_timeout: float,
+) -> str:
+    """Deploy and print the outcome; returns the summary for the webhook."""
     if environment.topology.platform is Platform.KUBERNETES:
         vm_only = {"--check": check, "--diff": diff, "--limit": limit, "--tags": tags}
         _refuse([name for name, value in vm_only.items() if value], environment.name, "VM")
-        _deploy_kubernetes(environment, bundle, kubeconfig, rollout_timeout)
-        return
+        return _deploy_kubernetes(environment, bundle, kubeconfig, rollout_timeout)
     if kubeconfig:
         _refuse(["--kubeconfig"], environment.name, "kubernetes")
     from deployer.execute import DeployOptions  # noqa: PLC0415
@@ -73,12 +96,20 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
     options = DeployOptions(bundle=bundle, check=check, diff=diff, limit=limit, tags=tags)
     result = run_deploy(environment, options, click.echo)
     mode = " (check mode: nothing changed)" if check else ""
-    click.echo(
+    line = (
         f"deployed {result.environment} in {result.seconds:.0f} s{mode}: "
         f"{result.run.changed} change(s) on {len(result.run.hosts)} host(s)"
     )
+    click.echo(line)
     click.echo(result.table())
     click.echo(f"log: {result.run.log_file}")
+    return f"#### {line}\n```\n{result.table()}\n```"
+
+
+def _notify(url: str | None, text: str) -> None:
+    from deployer import notify  # noqa: PLC0415 - only when asked
+
+    notify.notify(url, text, echo=lambda line: click.echo(line, err=True))
 
 
 def _refuse(options: list[str], env_name: str, platform: str) -> None:
@@ -91,10 +122,11 @@ def _refuse(options: list[str], env_name: str, platform: str) -> None:
 
 def _deploy_kubernetes(
     environment: Environment, bundle: Path | None, kubeconfig: str | None, timeout: float
-) -> None:
+) -> str:
     from deployer.kube.deploy import KubeDeployOptions, deploy_kubernetes  # noqa: PLC0415 - heavy
 
     options = KubeDeployOptions(kubeconfig=kubeconfig, bundle=bundle, timeout=timeout)
     result = deploy_kubernetes(environment, options, click.echo)
     click.echo(result.summary())
     click.echo(result.table())
+    return f"#### {result.summary()}\n```\n{result.table()}\n```"

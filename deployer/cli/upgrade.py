@@ -92,9 +92,9 @@ def run(  # noqa: PLR0917 - click passes each option as an argument
 
     Cluster status gates send MM_ADMIN_TOKEN (a system admin's token) when it is set.
     """
+    from deployer import notify as notifier  # noqa: PLC0415
     from deployer.execute.deploy import prepare_bundle  # noqa: PLC0415 - keep --help fast
     from deployer.topology import load_environment  # noqa: PLC0415
-    from deployer.upgrade import notify as notifier  # noqa: PLC0415
     from deployer.upgrade import state  # noqa: PLC0415
     from deployer.upgrade.gates import GateRunner  # noqa: PLC0415
     from deployer.upgrade.runner import Runner  # noqa: PLC0415
@@ -120,10 +120,7 @@ def run(  # noqa: PLR0917 - click passes each option as an argument
         shell.close()
     summary = report.summary()
     click.echo(summary)
-    if notify:
-        problem = notifier.post(notify, summary)
-        if problem:
-            _note(f"warning: notification not delivered: {problem}")
+    notifier.notify(notify, summary, echo=_note)
     if report.status is not RunStatus.DONE:
         _note(f"progress: {state.state_file(environment.name)}")
         ctx.exit(ExitCode.CHECK_FAILED)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import shutil
 import socket
 import subprocess
@@ -22,10 +20,10 @@ from deployer.kube.images import ImageRef
 from deployer.kube.oci import (
     ImageDigestMismatchError,
     archive_digest,
-    canonical_json,
     export_from_docker,
 )
 from deployer.topology import load_environment
+from tests.unit.kube_env import add_image
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,65 +113,6 @@ def _digest_from_daemon(tmp_path: Path, tag: str) -> str:
     return export_from_docker(ImageRef.parse(tag), tmp_path / f"probe-{tag.replace('/', '_')}.tar").digest
 
 
-def _oci_layout(folder: Path, tag: str, content: bytes) -> str:
-    """A deterministic single-layer image in an OCI layout folder, as skopeo would leave it."""
-    blobs = folder / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    layer_buf = io.BytesIO()
-    with tarfile.open(fileobj=layer_buf, mode="w") as tar:
-        info = tarfile.TarInfo("hello.txt")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    layer = layer_buf.getvalue()
-    config = canonical_json(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
-        }
-    )
-
-    def put(data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return "sha256:" + digest
-
-    manifest = canonical_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": put(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": put(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-    )
-    digest = put(manifest)
-    (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index_path = folder / "index.json"
-    index = (
-        json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
-    )
-    index["manifests"].append(
-        {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": digest,
-            "size": len(manifest),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }
-    )
-    index_path.write_text(json.dumps(index))
-    return digest
-
-
 def test_images_from_the_docker_daemon_are_bundled_pushed_and_checked_by_digest(tmp_path, registry_server):
     _docker_image(tmp_path, "kubetest/mattermost:10.5.2", "app")
     _docker_image(tmp_path, "kubetest/postgresql:15", "db")
@@ -211,8 +150,8 @@ def test_images_from_the_docker_daemon_are_bundled_pushed_and_checked_by_digest(
 
 def test_images_from_an_oci_layout_keep_their_upstream_digest(tmp_path, registry_server):
     layout = tmp_path / "layout"
-    app = _oci_layout(layout, "10.5.2", b"mattermost stand-in\n")
-    db = _oci_layout(layout, "15", b"postgres stand-in\n")
+    app = add_image(layout, "10.5.2", b"mattermost stand-in\n")
+    db = add_image(layout, "15", b"postgres stand-in\n")
     env_dir = _topology(
         tmp_path,
         registry_server,
@@ -232,8 +171,8 @@ def test_images_from_an_oci_layout_keep_their_upstream_digest(tmp_path, registry
 
 def test_a_pinned_digest_that_differs_from_the_image_is_refused(tmp_path):
     layout = tmp_path / "layout"
-    _oci_layout(layout, "10.5.2", b"one\n")
-    db = _oci_layout(layout, "15", b"two\n")
+    add_image(layout, "10.5.2", b"one\n")
+    db = add_image(layout, "15", b"two\n")
     env_dir = _topology(
         tmp_path,
         "127.0.0.1:1",
@@ -246,8 +185,8 @@ def test_a_pinned_digest_that_differs_from_the_image_is_refused(tmp_path):
 
 def test_a_registry_that_is_down_is_a_clear_error(tmp_path):
     layout = tmp_path / "layout"
-    app = _oci_layout(layout, "10.5.2", b"a\n")
-    db = _oci_layout(layout, "15", b"b\n")
+    app = add_image(layout, "10.5.2", b"a\n")
+    db = add_image(layout, "15", b"b\n")
     env_dir = _topology(
         tmp_path,
         f"127.0.0.1:{_free_port()}",

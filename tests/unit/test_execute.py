@@ -173,3 +173,51 @@ def test_deploy_refuses_a_missing_bundle_before_anything_else(run_cli, tmp_path:
     assert "missing.tar.zst" in result.err
     # Nothing was generated or rendered: the bundle is checked first.
     assert not (tmp_path / "state" / "vault").exists()
+
+
+def test_a_failed_deploy_is_posted_to_the_webhook_and_keeps_its_exit_code(
+    run_cli, tmp_path: Path, monkeypatch
+) -> None:
+    import http.server  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    received: list[dict[str, str]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            del args
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DEPLOYER_STATE_DIR", str(tmp_path / "state"))
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hooks/secret-key"
+        missing = str(tmp_path / "missing.tar.zst")
+        result = run_cli("deploy", "-i", "tests/data/datatier", "--bundle", missing, "--notify", url)
+    finally:
+        server.shutdown()
+    assert result.code == 2  # as without --notify
+    assert len(received) == 1
+    assert received[0]["username"] == "deployer"
+    assert received[0]["text"].startswith("#### deploy of datatier: FAILED")
+    assert "missing.tar.zst" in received[0]["text"]
+    assert "notified http://127.0.0.1" in result.err
+    assert "secret-key" not in result.err  # the webhook's path is its key: never printed
+
+
+def test_a_webhook_that_is_down_is_reported_and_changes_no_exit_code(
+    run_cli, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("DEPLOYER_STATE_DIR", str(tmp_path / "state"))
+    missing = str(tmp_path / "missing.tar.zst")
+    url = "http://127.0.0.1:9/hooks/x"  # the discard port: nothing listens
+    result = run_cli("deploy", "-i", "tests/data/datatier", "--bundle", missing, "--notify", url)
+    assert result.code == 2
+    assert "warning: notification not sent" in result.err
+    assert "Traceback" not in result.err

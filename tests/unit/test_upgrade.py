@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from deployer.bundle.manifest import FileEntry, Kind, Manifest
 from deployer.health.http import Answer
 from deployer.topology import load_environment
 from deployer.upgrade import layout as lay
-from deployer.upgrade import notify, render, state
+from deployer.upgrade import render, state
 from deployer.upgrade.bundle import find_tarball
 from deployer.upgrade.errors import TargetNotInBundleError, UpgradeRefusedError, UpgradeStateError
 from deployer.upgrade.gates import GateRunner
@@ -463,33 +461,6 @@ def test_read_nodes_refuses_a_node_outside_the_roles_layout(staging):
 
     with pytest.raises(LiveStateError, match="stg-app2"):
         read_nodes(staging, Versions(), Shell())
-
-
-# -- notifications ---------------------------------------------------------------------------------
-
-
-def test_notify_posts_slack_compatible_json_to_a_local_receiver():
-    received: list[dict] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            del args
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert notify.post(f"http://127.0.0.1:{server.server_port}/hooks/x", "upgrade done") is None
-    finally:
-        server.shutdown()
-    assert received == [{"username": "deployer", "text": "upgrade done"}]
-    # Nothing listens there any more: reported, never raised.
-    assert "unreachable" in (notify.post(f"http://127.0.0.1:{server.server_port}/x", "t", timeout=2) or "")
 
 
 def test_phases_are_consistent(staging):
