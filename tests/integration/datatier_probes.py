@@ -104,6 +104,13 @@ def connect(
         dbname=dbname,
         connect_timeout=2,
         options="-c statement_timeout=3000",
+        # A connection whose load balancer vanished must fail, not hang: unacknowledged data
+        # for 3 s, or an idle link that stops answering keepalives, closes it.
+        tcp_user_timeout=3000,
+        keepalives=1,
+        keepalives_idle=2,
+        keepalives_interval=1,
+        keepalives_count=2,
     )
 
 

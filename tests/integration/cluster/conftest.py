@@ -10,11 +10,13 @@ password file are carried back, so this machine can drive faults, drills and upg
 
 The tests in this package share that cluster in file order (bastion checks, data-tier failovers,
 drills, upgrades last); each heals what it breaks. The lab is removed when the package is done,
-also when a test fails. DEPLOYER_KEEP_LAB=1 keeps it for a look afterwards.
+also when a test fails. DEPLOYER_KEEP_LAB=1 keeps it for a look afterwards and prints how to
+run the package again on it (DEPLOYER_REUSE_CLUSTER=<its folder>: no new lab, no new deploy).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -173,20 +175,50 @@ def _deploy_from_bastion(work: Path, state: Path) -> Cluster:
     return cluster
 
 
+SAVED = "cluster.json"
+
+
+def _reused(work: Path) -> Cluster:
+    saved = json.loads((work / SAVED).read_text(encoding="utf-8"))
+    return Cluster(
+        work, Path(saved["inventory"]), Path(saved["state"]), saved["bastion"], Run(**saved["first"])
+    )
+
+
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         require_docker()
     except Exception as exc:  # noqa: BLE001 - any reason the engine is missing
         pytest.fail(f"no Docker engine for the lab: {exc} (run `make lab-prereqs`)")
+    reuse = os.environ.get("DEPLOYER_REUSE_CLUSTER")
+    if reuse:
+        made = _reused(Path(reuse))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DEPLOYER_STATE_DIR", str(made.state))
+            yield made
+        return
     work = tmp_path_factory.mktemp("cluster")
     state = work / "state"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DEPLOYER_STATE_DIR", str(state))
         try:
-            yield _deploy_from_bastion(work, state)
+            made = _deploy_from_bastion(work, state)
+            first = made.first_deploy
+            saved: dict[str, object] = {"inventory": str(made.inventory), "state": str(state)}
+            saved["bastion"] = made.bastion
+            saved["first"] = {
+                "code": first.code,
+                "out": first.out,
+                "err": first.err,
+                "seconds": first.seconds,
+            }
+            (work / SAVED).write_text(json.dumps(saved), encoding="utf-8")
+            yield made
         finally:
-            if not os.environ.get("DEPLOYER_KEEP_LAB"):
+            if os.environ.get("DEPLOYER_KEEP_LAB"):
+                print(f"\nlab kept: DEPLOYER_REUSE_CLUSTER={work} runs this package on it again")
+            else:
                 lifecycle.down(ENV, progress=print)
                 shutil.rmtree(state / "store", ignore_errors=True)
 
