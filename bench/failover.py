@@ -238,7 +238,7 @@ def loadbalancer(tier: Tier, fault: str) -> Figure:
     faults.heal(tier.env.name, holder)
     return Figure(
         f"load balancer holding the VIP ({fault})",
-        "keepalived advert_int 1",
+        "keepalived VRRPv3 advert 0.5 s",
         rto,
         lost,
         len(writer.acknowledged),

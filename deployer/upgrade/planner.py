@@ -402,8 +402,8 @@ class _Context:
             "HAProxy keeps serving the database and S3 endpoints the nodes and backups need.",
             commands=[lay.haproxy(f"disable frontend {name}") for name in lay.HAPROXY_FRONTENDS],
             gate=Gate(
-                description="Every load balancer shows the frontends STOP.",
-                checks=[CommandSucceeds(hosts=self.lbs, command=_frontend_status("STOP"))],
+                description="Every load balancer shows the frontends PAUSED (STOP before HAProxy 2.4).",
+                checks=[CommandSucceeds(hosts=self.lbs, command=_frontend_status("STOP|PAUSED"))],
                 by_hand=[lay.haproxy("show stat") + " | grep FRONTEND"],
                 timeout_seconds=30,
             ),
@@ -618,8 +618,9 @@ def _lb_status(server: str, state: str) -> str:
 
 
 def _frontend_status(state: str) -> str:
+    """`state`: one status or several separated by | (an extended regular expression)."""
     checks = [
-        f"{lay.haproxy_field(name, 'FRONTEND', 18)} | grep -qx {state}" for name in lay.HAPROXY_FRONTENDS
+        f"{lay.haproxy_field(name, 'FRONTEND', 18)} | grep -qxE '{state}'" for name in lay.HAPROXY_FRONTENDS
     ]
     return " && ".join(checks)
 

@@ -198,7 +198,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             patch.setenv("DEPLOYER_STATE_DIR", str(made.state))
             yield made
         return
-    work = tmp_path_factory.mktemp("cluster")
+    if os.environ.get("DEPLOYER_KEEP_LAB"):  # outside pytest's folders, which it prunes
+        work = ROOT / "build" / "e2e-cluster"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+    else:
+        work = tmp_path_factory.mktemp("cluster")
     state = work / "state"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DEPLOYER_STATE_DIR", str(state))
