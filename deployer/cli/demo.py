@@ -52,6 +52,7 @@ def _where(environment: Environment, used: str, bundle: Path, log_file: Path) ->
     click.echo("\ndone. Where everything is:")
     click.echo(f"  Mattermost:      {site} (the VIP {vip}; add it to /etc/hosts to browse)")
     click.echo(f"  deployed:        {used}")
+    click.echo(f"  CA certificate:  build/{name}/{name}-ca.crt (import it in a browser to trust the site)")
     click.echo(f"  topology:        {environment.source.file}")
     click.echo(f"  bundle:          {bundle}")
     click.echo(f"  secrets (vault): {vault_file(environment)} (password file {vault_password_file(name)})")

@@ -105,6 +105,15 @@ def prepare_bundle(env: Environment, bundle: Path | None, echo: Echo) -> tuple[M
     return manifest, result.release_dir.resolve()
 
 
+def export_ca(env_name: str, cert_pem: str, out_dir: Path) -> Path:
+    """The environment CA's certificate (public): browsers trust the HTTPS edge through it when the
+    site brings no certificate of its own."""
+    path = out_dir / f"{env_name}-ca.crt"
+    path.write_text(cert_pem if cert_pem.endswith("\n") else cert_pem + "\n", encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
 def first_host_address(env: Environment) -> str:
     hosts = [h for h in env.topology.hosts if not h.has(Role.BASTION)] or env.topology.hosts
     return str(hosts[0].address)
@@ -118,6 +127,8 @@ def deploy(env: Environment, options: DeployOptions, echo: Echo) -> DeployResult
     redact = redactor(secrets.values())
     out_dir = (options.render_dir or Path("build") / env.name).resolve()
     render_environment(env, out_dir)
+    ca_file = export_ca(env.name, secrets.ca.cert, out_dir)
+    echo(f"environment CA certificate (for the site's browsers): {ca_file}")
     ansible_dir = out_dir / "ansible"
     ssh = options.ssh or lab_ssh(env.name) or SshAccess()
     log_file = log_path(env.name)

@@ -221,3 +221,13 @@ def test_a_webhook_that_is_down_is_reported_and_changes_no_exit_code(
     assert result.code == 2
     assert "warning: notification not sent" in result.err
     assert "Traceback" not in result.err
+
+
+def test_the_environment_ca_certificate_is_exported_for_browsers(tmp_path: Path) -> None:
+    from deployer.execute.deploy import export_ca  # noqa: PLC0415
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    path = export_ca("staging", pem, tmp_path)
+    assert path == tmp_path / "staging-ca.crt"
+    assert path.read_text() == pem + "\n"
+    assert path.stat().st_mode & 0o777 == 0o644
