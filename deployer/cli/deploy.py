@@ -12,6 +12,7 @@ from deployer.errors import DeployerError
 from deployer.topology.model import Platform
 
 if TYPE_CHECKING:
+    from deployer.execute import DeployOptions
     from deployer.topology import Environment
 
 
@@ -66,36 +67,29 @@ def deploy(  # noqa: PLR0917 - one parameter per CLI option
 
     environment = load_environment(env, inventory)
     try:
-        summary = _deploy(environment, bundle, check, diff, limit, tags, kubeconfig, rollout_timeout)
+        if environment.topology.platform is Platform.KUBERNETES:
+            vm_only = {"--check": check, "--diff": diff, "--limit": limit, "--tags": tags}
+            _refuse([name for name, value in vm_only.items() if value], environment.name, "VM")
+            summary = _deploy_kubernetes(environment, bundle, kubeconfig, rollout_timeout)
+        else:
+            if kubeconfig:
+                _refuse(["--kubeconfig"], environment.name, "kubernetes")
+            from deployer.execute import DeployOptions  # noqa: PLC0415
+
+            options = DeployOptions(bundle=bundle, check=check, diff=diff, limit=limit, tags=tags)
+            summary = _deploy_vm(environment, options)
     except DeployerError as exc:
         _notify(notify_url, f"#### deploy of {environment.name}: FAILED\n{exc.message}")
         raise
     _notify(notify_url, summary)
 
 
-def _deploy(  # noqa: PLR0917 - the command's options, passed on
-    environment: Environment,
-    bundle: Path | None,
-    check: bool,
-    diff: bool,
-    limit: str | None,
-    tags: str | None,
-    kubeconfig: str | None,
-    rollout_timeout: float,
-) -> str:
+def _deploy_vm(environment: Environment, options: DeployOptions) -> str:
     """Deploy and print the outcome; returns the summary for the webhook."""
-    if environment.topology.platform is Platform.KUBERNETES:
-        vm_only = {"--check": check, "--diff": diff, "--limit": limit, "--tags": tags}
-        _refuse([name for name, value in vm_only.items() if value], environment.name, "VM")
-        return _deploy_kubernetes(environment, bundle, kubeconfig, rollout_timeout)
-    if kubeconfig:
-        _refuse(["--kubeconfig"], environment.name, "kubernetes")
-    from deployer.execute import DeployOptions  # noqa: PLC0415
     from deployer.execute import deploy as run_deploy  # noqa: PLC0415
 
-    options = DeployOptions(bundle=bundle, check=check, diff=diff, limit=limit, tags=tags)
     result = run_deploy(environment, options, click.echo)
-    mode = " (check mode: nothing changed)" if check else ""
+    mode = " (check mode: nothing changed)" if options.check else ""
     line = (
         f"deployed {result.environment} in {result.seconds:.0f} s{mode}: "
         f"{result.run.changed} change(s) on {len(result.run.hosts)} host(s)"

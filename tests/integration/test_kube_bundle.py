@@ -8,7 +8,6 @@ and pushes its images to a real registry (Debian's docker-registry) on 127.0.0.1
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,26 +15,20 @@ from pathlib import Path
 import pytest
 
 from deployer.bundle import keys
-from deployer.bundle.providers import ArtifactProvider, default_providers
 from tests.integration.test_kube_registry import (
     _digest_from_daemon,
     _docker_image,
     _served_digest,
     registry_server,
 )
+from tests.unit.kube_env import k8s_prod_with, offline_providers
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
-PROD = ROOT / "inventories" / "k8s-prod" / "topology.yml"
 APP = "kubebundle/mattermost"
 POSTGRES = "kubebundle/postgresql"
 
 __all__ = ["registry_server"]  # a fixture this module uses
-
-
-def _no_wheels() -> list[ArtifactProvider]:
-    # The wheels come from a package index, which this machine does not reach; the rest is local.
-    return [p for p in default_providers() if p.name != "wheels"]
 
 
 def _environment(tmp_path: Path, registry: str, app: str, postgres: str) -> Path:
@@ -45,13 +38,8 @@ def _environment(tmp_path: Path, registry: str, app: str, postgres: str) -> Path
         r"^  postgres_image: .*$": f"  postgres_image: {POSTGRES}:15@{postgres}",
         r"^  registry: .*$": f"  registry: {registry}",
         r"^  database: external$": "  database: cloudnativepg",
-        r"^  path: .*$": "  path: out/k8s-prod.tar.zst",
-        r"^  public_key: .*$": "  public_key: keys/bundle.pub",
     }
-    text = PROD.read_text()
-    for pattern, line in replacements.items():
-        text, count = re.subn(pattern, line, text, flags=re.MULTILINE)
-        assert count == 1, pattern
+    text = k8s_prod_with(replacements)
     folder = tmp_path / "k8s-prod"
     folder.mkdir()
     (folder / "topology.yml").write_text(text)
@@ -75,7 +63,7 @@ def local_images(tmp_path: Path) -> Iterator[None]:
 def test_bundle_from_the_docker_daemon_is_pushed_from_the_signed_file(
     tmp_path: Path, registry_server: str, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("deployer.bundle.build.default_providers", _no_wheels)
+    monkeypatch.setattr("deployer.bundle.build.default_providers", offline_providers)
     app = _digest_from_daemon(tmp_path, f"{APP}:10.5.2")
     db = _digest_from_daemon(tmp_path, f"{POSTGRES}:15")
     env = _environment(tmp_path, registry_server, app, db)

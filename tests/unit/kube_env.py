@@ -125,6 +125,20 @@ class KubeEnv:
         return str(ImageRef.parse(self.pinned(tag)).relocated(registry.group(1)))
 
 
+def k8s_prod_with(replacements: dict[str, str]) -> str:
+    """inventories/k8s-prod's topology with each pattern's one line replaced, the bundle in out/."""
+    replacements = {
+        r"^  path: .*$": "  path: out/k8s-prod.tar.zst",
+        r"^  public_key: .*$": "  public_key: keys/bundle.pub",
+        **replacements,
+    }
+    text = PROD.read_text()
+    for pattern, line in replacements.items():
+        text, count = re.subn(pattern, line, text, flags=re.MULTILINE)
+        assert count == 1, pattern
+    return text
+
+
 def make_env(tmp_path: Path) -> KubeEnv:
     """k8s-prod with images 10.5.2 and 10.5.3 (Mattermost) and 15 (PostgreSQL) in a layout folder."""
     env = KubeEnv(tmp_path / "k8s-prod", tmp_path / "layout")
@@ -135,16 +149,8 @@ def make_env(tmp_path: Path) -> KubeEnv:
     ):
         env.digests[tag] = add_image(env.layout, tag, content)
     env.folder.mkdir()
-    replacements = {
-        r"^  postgres_image: .*$": f"  postgres_image: {POSTGRES}:15@{env.digests['15']}",
-        r"^  path: .*$": "  path: out/k8s-prod.tar.zst",
-        r"^  public_key: .*$": "  public_key: keys/bundle.pub",
-    }
-    text = PROD.read_text()
-    for pattern, line in replacements.items():
-        text, count = re.subn(pattern, line, text, flags=re.MULTILINE)
-        assert count == 1, pattern
-    env.topology.write_text(text)
+    pg = {r"^  postgres_image: .*$": f"  postgres_image: {POSTGRES}:15@{env.digests['15']}"}
+    env.topology.write_text(k8s_prod_with(pg))
     env.pin("10.5.2")
     keys.generate(env.folder / "keys", with_repo_key=False)
     return env
