@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint test e2e unit integration demo lab-prereqs test-prereqs bench clean
+.PHONY: setup lint test molecule e2e unit integration demo lab-prereqs test-prereqs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ integration: setup test-prereqs
 	$(BIN)/pytest -m integration tests
 
 test: lint test-prereqs
-	$(BIN)/pytest tests
+	$(BIN)/pytest -m 'not molecule' tests
+
+# Every role's molecule scenario (converge, idempotence, testinfra verify) on three small labs.
+molecule: setup lab-prereqs
+	$(BIN)/pytest -m molecule tests/integration/test_molecule.py
 
 # Only the end-to-end package: staging deployed from the bastion, then failovers, drills, upgrades.
 e2e: setup test-prereqs
