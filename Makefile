@@ -29,7 +29,7 @@ integration: setup test-prereqs
 	$(BIN)/pytest -m integration tests
 
 test: lint test-prereqs
-	$(BIN)/pytest -m 'not molecule' tests
+	$(BIN)/pytest tests
 
 # Every role's molecule scenario (converge, idempotence, testinfra verify) on three small labs.
 molecule: setup lab-prereqs
