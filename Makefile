@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check deployer tests bench
-	$(BIN)/ruff format --check deployer tests bench
+	$(BIN)/ruff check deployer tests bench roles
+	$(BIN)/ruff format --check deployer tests bench roles
 	$(BIN)/mypy
 	$(BIN)/yamllint --strict inventories roles charts deployer/playbooks .yamllint
 	$(BIN)/python -m deployer.kube.lint -e k8s-prod
