@@ -9,6 +9,7 @@ import click
 
 from deployer.cli.options import environment_options
 from deployer.errors import ExitCode
+from deployer.upgrade.planner import NODE_READY_SECONDS
 
 
 @click.group()
@@ -25,6 +26,17 @@ def _to_option(func: click.decorators.FC) -> click.decorators.FC:
     )
 
 
+def _node_timeout_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--node-timeout",
+        type=click.IntRange(min=10),
+        default=NODE_READY_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long an upgraded node gets to answer its deep ping before it is rolled back.",
+    )(func)
+
+
 def _bundle_option(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--bundle",
@@ -37,6 +49,7 @@ def _bundle_option(func: click.decorators.FC) -> click.decorators.FC:
 @environment_options
 @_to_option
 @_bundle_option
+@_node_timeout_option
 @click.option(
     "--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown", show_default=True
 )
@@ -47,6 +60,7 @@ def plan(  # noqa: PLR0917 - click passes each option as an argument
     inventory: str | None,
     target: str,
     bundle: str | None,
+    node_timeout: int,
     fmt: str,
     out: str | None,
     generated: str | None,
@@ -60,7 +74,12 @@ def plan(  # noqa: PLR0917 - click passes each option as an argument
     shell = ssh_shell(environment)
     try:
         prepared = prepare(
-            environment, target, bundle=Path(bundle) if bundle else None, echo=_note, shell=shell
+            environment,
+            target,
+            bundle=Path(bundle) if bundle else None,
+            echo=_note,
+            shell=shell,
+            node_timeout=node_timeout,
         )
     finally:
         shell.close()
@@ -76,6 +95,7 @@ def plan(  # noqa: PLR0917 - click passes each option as an argument
 @environment_options
 @_to_option
 @_bundle_option
+@_node_timeout_option
 @click.option("--resume", is_flag=True, help="Continue the interrupted run after its last finished step.")
 @click.option("--notify", metavar="URL", help="Post the summary to this Slack-compatible webhook.")
 @click.pass_context
@@ -85,6 +105,7 @@ def run(  # noqa: PLR0917 - click passes each option as an argument
     inventory: str | None,
     target: str,
     bundle: str | None,
+    node_timeout: int,
     resume: bool,
     notify: str | None,
 ) -> None:
@@ -111,7 +132,9 @@ def run(  # noqa: PLR0917 - click passes each option as an argument
             _note(f"resuming: {len(run_state.done())} of {len(run_state.plan.steps)} steps already done")
         else:
             state.refuse_unfinished(environment.name)
-            prepared = prepare(environment, target, bundle=bundle_path, echo=_note, shell=shell)
+            prepared = prepare(
+                environment, target, bundle=bundle_path, echo=_note, shell=shell, node_timeout=node_timeout
+            )
             run_state = state.start_or_resume(environment.name, target, resume=False, fresh=prepared.plan)
             bundle_dir = prepared.bundle_dir
         gates = GateRunner(shell, token=os.environ.get("MM_ADMIN_TOKEN"))

@@ -54,9 +54,18 @@ class Sizes:
 
 
 def build_plan(
-    topology: Topology, nodes: list[NodeState], target: Version, tarball: Tarball, sizes: Sizes
+    topology: Topology,
+    nodes: list[NodeState],
+    target: Version,
+    tarball: Tarball,
+    sizes: Sizes,
+    *,
+    node_timeout: int = NODE_READY_SECONDS,
 ) -> UpgradePlan:
-    """The one plan Mattermost's rules allow, or UpgradeRefusedError saying why there is none."""
+    """The one plan Mattermost's rules allow, or UpgradeRefusedError saying why there is none.
+
+    node_timeout: seconds an upgraded node gets to answer its deep ping before it is rolled back.
+    """
     app_names = [h.name for h in topology.with_role(Role.APP)]
     seen = {n.name for n in nodes}
     missing = [name for name in app_names if name not in seen]
@@ -67,7 +76,7 @@ def build_plan(
         )
     ordered = sorted(nodes, key=lambda n: app_names.index(n.name))
     strategy = choose_strategy({n.name: Version.parse(n.version) for n in ordered}, target)
-    ctx = _Context(topology, ordered, target, tarball, sizes)
+    ctx = _Context(topology, ordered, target, tarball, sizes, node_timeout)
     if strategy is Strategy.NOTHING:
         steps: list[Step] = []
     elif strategy is Strategy.ROLLING:
@@ -128,10 +137,17 @@ def _check_window(plan: UpgradePlan, ids: list[str], backups: list[int]) -> None
 
 
 class _Context:
-    def __init__(
-        self, topology: Topology, nodes: list[NodeState], target: Version, tarball: Tarball, sizes: Sizes
+    def __init__(  # noqa: PLR0917 - build_plan's inputs, kept together
+        self,
+        topology: Topology,
+        nodes: list[NodeState],
+        target: Version,
+        tarball: Tarball,
+        sizes: Sizes,
+        node_timeout: int,
     ) -> None:
         self.topology = topology
+        self.node_timeout = node_timeout
         self.nodes = nodes
         self.target = target
         self.tarball = tarball
@@ -548,7 +564,7 @@ class _Context:
                 ),
                 f'curl -sS -H "Authorization: Bearer $MM_ADMIN_TOKEN" {base}/api/v4/cluster/status',
             ],
-            timeout_seconds=NODE_READY_SECONDS,
+            timeout_seconds=self.node_timeout,
         )
 
     def _restore_node(self, node: NodeState) -> list[str]:

@@ -11,7 +11,7 @@ from deployer.upgrade.bundle import find_tarball
 from deployer.upgrade.errors import UpgradeRefusedError
 from deployer.upgrade.live import HttpVersionReader, VersionReader, read_nodes, read_sizes
 from deployer.upgrade.model import UpgradePlan
-from deployer.upgrade.planner import build_plan
+from deployer.upgrade.planner import NODE_READY_SECONDS, build_plan
 from deployer.upgrade.shell import SshShell
 from deployer.upgrade.versions import Version
 
@@ -43,6 +43,7 @@ def prepare(
     echo: Echo,
     shell: SshShell,
     versions: VersionReader | None = None,
+    node_timeout: int = NODE_READY_SECONDS,
 ) -> Prepared:
     target = Version.parse(target_text)
     if str(target) != target_text:
@@ -56,5 +57,5 @@ def prepare(
     echo("reading the live cluster")
     nodes = read_nodes(env.topology, versions or HttpVersionReader(), shell)
     sizes = read_sizes(env.topology, nodes[0].name, shell)
-    plan = build_plan(env.topology, nodes, target, tarball, sizes)
+    plan = build_plan(env.topology, nodes, target, tarball, sizes, node_timeout=node_timeout)
     return Prepared(plan, bundle_dir)

@@ -19,7 +19,7 @@ from deployer.upgrade.errors import TargetNotInBundleError, UpgradeRefusedError,
 from deployer.upgrade.gates import GateRunner
 from deployer.upgrade.live import read_nodes
 from deployer.upgrade.model import NodeState, Phase
-from deployer.upgrade.planner import Sizes, Tarball, build_plan, check_plan
+from deployer.upgrade.planner import NODE_READY_SECONDS, Sizes, Tarball, build_plan, check_plan
 from deployer.upgrade.runner import Runner
 from deployer.upgrade.shell import Outcome
 from deployer.upgrade.state import RunState, RunStatus
@@ -152,6 +152,22 @@ def test_rolling_plan_backs_up_then_drains_each_node_before_switching(staging):
     assert switch.commands[1] == f"sudo ln -sfn {plan.release_dir} /opt/mattermost"
     assert f"sudo ln -sfn {OLD_RELEASE} /opt/mattermost" in switch.rollback[0].commands
     assert plan.release_dir == f"/opt/mattermost-releases/10.5.3-{SHA[:12]}"
+
+
+def test_node_timeout_bounds_each_nodes_gate_and_shows_in_the_runbook(staging):
+    default = plan_for(staging, "10.5.3", "10.5.2", "10.5.2")
+    assert default.step("switch-stg-app1").gate.timeout_seconds == NODE_READY_SECONDS
+    short = build_plan(
+        staging, nodes("10.5.2", "10.5.2"), v("10.5.3"), tarball("10.5.3"), SIZES, node_timeout=45
+    )
+    switched = [s for s in short.steps if s.id.startswith("switch-")]
+    assert [s.gate.timeout_seconds for s in switched] == [45, 45]
+    # the other gates keep their own bounds
+    assert (
+        short.step("verify-cluster").gate.timeout_seconds
+        == default.step("verify-cluster").gate.timeout_seconds
+    )
+    assert "**Gate** (within 45 s)" in render.render(short, "markdown", None)
 
 
 def test_rolling_plan_skips_nodes_already_on_target(staging):
