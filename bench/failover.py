@@ -141,6 +141,46 @@ def sync_standby(tier: Tier) -> str | None:
     return None
 
 
+# Journal lines that mark the steps of a failover: etcd's raft electing a leader, Patroni taking
+# the leader key and its PostgreSQL leaving recovery.
+MILESTONES = {
+    "etcd leader elected": "elected leader",
+    "leader key taken": "promoted self to leader",
+    "promoted": "cleared rewind state after becoming the leader",
+}
+
+
+def milestones(tier: Tier, hosts: list[str], since_wall: float) -> dict[str, float]:
+    """Seconds after `since_wall` of each milestone's first journal line on the surviving hosts."""
+    found: dict[str, float] = {}
+    pattern = "|".join(MILESTONES.values())
+    command = (
+        f"sudo -n journalctl -u etcd -u patroni -o short-unix --no-pager --since @{int(since_wall)} "
+        f"| grep -E '{pattern}' || true"
+    )
+    for host in hosts:
+        try:
+            code, out, _ = lab_ssh.run(tier.env.name, host, command, timeout=30)
+        except (OSError, paramiko.SSHException):
+            continue
+        if code != 0:
+            continue
+        for line in out.splitlines():
+            stamp, _, text = line.partition(" ")
+            try:
+                at = float(stamp) - since_wall
+            except ValueError:
+                continue
+            for label, marker in MILESTONES.items():
+                if marker in text and at >= 0 and (label not in found or at < found[label]):
+                    found[label] = at
+    return found
+
+
+def timeline_note(found: dict[str, float]) -> str:
+    return ", ".join(f"{label} +{at:.1f} s" for label, at in sorted(found.items(), key=lambda kv: kv[1]))
+
+
 def database_leader(tier: Tier, fault: str, timings: str) -> Figure:
     """Kill or stop the leader's host; writes through the VIP until they succeed again."""
     leader = patroni_leader(tier.db)
@@ -150,17 +190,19 @@ def database_leader(tier: Tier, fault: str, timings: str) -> Figure:
     writer.setup()
     writer.start()
     time.sleep(3)
-    fault_at = time.monotonic()
+    fault_wall, fault_at = time.time(), time.monotonic()
     faults.inject(tier.env.name, leader, fault)
     recovered = wait_recovered(writer.ack_times, fault_at)
     writer.stop()
     rto = outage(writer.ack_times, fault_at) if recovered else None
     lost = len(writer.lost())
+    steps = timeline_note(milestones(tier, [n for n in tier.db if n != leader], fault_wall))
     faults.heal(tier.env.name, leader)
     rejoined = wait_member(tier, leader, "/replica")
     note = (
         f"old leader {leader} back as replica after heal in {rejoined:.0f} s" if rejoined else "NOT rejoined"
     )
+    note += f"; {steps}" if steps else ""
     return Figure(f"database leader host {fault}", timings, rto, lost, len(writer.acknowledged), note)
 
 
