@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from deployer.lab import ssh as lab_ssh
 from tests.integration.cluster.conftest import Cluster
 from tests.integration.datatier_probes import S3, connect
 
@@ -62,6 +64,27 @@ def test_writes_through_the_vip_and_read_after_write_across_gateways(tier: Any) 
         assert gateways[n % len(gateways)].put("mattermost", f"e2e/raw-{n}", body) == 200
         # Read through EVERY gateway at once: one shared filer store, so no gateway lags.
         assert [g.get("mattermost", f"e2e/raw-{n}") for g in gateways] == [(200, body)] * len(gateways)
+
+
+def test_patroni_answers_the_load_balancers_checks_cleanly(tier: Any) -> None:
+    """Two load balancers check every member twice a second: none of those checks may fail inside Patroni.
+
+    A failing local replication connection (pg_hba) or a check that cuts Patroni's answer short
+    (GET instead of OPTIONS) shows up in its journal several times a second on every member.
+    """
+    time.sleep(5)
+    for name in tier.db:
+        code, out, err = lab_ssh.run(
+            tier.env.name,
+            name,
+            "sudo -n journalctl -u patroni --since=-5s --no-pager -o cat",
+            timeout=30,
+        )
+        assert code == 0, err
+        assert "Can not fetch local timeline" not in out, f"{name}: {out[-2000:]}"
+        assert "Exception happened during processing of request" not in out, f"{name}: {out[-2000:]}"
+        # the journal was read: Patroni logs its loop every second
+        assert "no action. I am" in out, f"{name}: no loop line from Patroni in 5 s: {out[-2000:]}"
 
 
 def test_database_leader_killed(tier: Any) -> None:

@@ -77,6 +77,18 @@ def test_the_rest_api_answers_what_the_load_balancers_check(hostvars, leader) ->
     assert http_json(f"{url}/replica")[0] == (503 if is_leader else 200)
 
 
+def test_a_replica_reports_its_timeline_read_over_its_local_replication_connection(hostvars, leader) -> None:
+    """Patroni reads it for every REST answer (so for every load balancer check) through 127.0.0.1."""
+    if hostvars["inventory_hostname"] == leader:
+        pytest.skip("only a replica reads its timeline over a replication connection")
+    url = f"http://{hostvars['ansible_host']}:{hostvars['patroni_restapi_port']}/patroni"
+    status, body = http_json(url)
+    assert status == 200
+    assert isinstance(body, dict)
+    assert isinstance(body.get("timeline"), int), body
+    assert body["timeline"] >= 1
+
+
 def test_the_app_writes_on_the_leader_and_every_replica_reads_it(hostvars, leader) -> None:
     """As Mattermost will: its own role and database, a password over the network, then replication."""
     password = read_secrets(hostvars["deployer_environment"]).mattermost_db_password
