@@ -37,6 +37,8 @@ ORDER = ("common", "postgresql", "mattermost", "etcd", "patroni", "storage", "lo
 # deployer_defaults is data only: nothing to converge.
 WITHOUT_SCENARIO = {"deployer_defaults"}
 SCENARIO_TIMEOUT = 20 * 60
+# The settings every scenario shares; each scenario's molecule.yml adds its test sequence.
+BASE_CONFIG = ROOT / "tests" / "molecule" / "config.yml"
 # Plays of a prepare.yml that re-apply what earlier scenarios on the same lab applied.
 SHARED_TAG = "shared-lab-prerequisite"
 # molecule's progress lines: "INFO     [default > converge] Executing" ... "Executed: Successful".
@@ -95,7 +97,14 @@ class Runner:
     def scenario(self, role: str, env_name: str, *, after: list[str]) -> Outcome:
         """`molecule test`, without the prerequisites `after` (scenarios just passed here) applied."""
         log = self.logs / f"{role}.log"
-        argv = [str(Path(sys.executable).parent / "molecule"), "test", "-s", "default"]
+        argv = [
+            str(Path(sys.executable).parent / "molecule"),
+            "-c",
+            str(BASE_CONFIG),
+            "test",
+            "-s",
+            "default",
+        ]
         if after:
             argv += ["--", "--skip-tags", SHARED_TAG]
         started = time.monotonic()
@@ -235,10 +244,14 @@ def test_every_role_but_the_defaults_has_a_scenario() -> None:
 
 def test_every_scenario_verifies_host_keys() -> None:
     files = [ROOT / "tests" / "molecule" / "lab.py"]
+    config = yaml.safe_load(BASE_CONFIG.read_text(encoding="utf-8"))
+    # molecule's own default is False; the inventory's SSH args pin the lab's known_hosts.
+    assert config["ansible"]["cfg"]["defaults"]["host_key_checking"] is True
+    files += list(BASE_CONFIG.parent.glob("*.yml"))
     for role in ORDER:
-        config = yaml.safe_load((scenario_dir(role) / "molecule.yml").read_text(encoding="utf-8"))
-        # molecule's own default is False; the inventory's SSH args pin the lab's known_hosts.
-        assert config["ansible"]["cfg"]["defaults"]["host_key_checking"] is True, role
+        # a scenario's own molecule.yml may only add to the shared settings, never turn checking off
+        own = yaml.safe_load((scenario_dir(role) / "molecule.yml").read_text(encoding="utf-8"))
+        assert "host_key_checking" not in str(own), role
         files += [p for p in scenario_dir(role).rglob("*") if p.suffix in {".yml", ".py"}]
     for path in files:
         text = path.read_text(encoding="utf-8")

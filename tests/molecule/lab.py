@@ -1,6 +1,7 @@
 """Molecule scenarios on the project's lab: hosts, served bundle and inventory, by the deployer's code.
 
-Every scenario under roles/*/molecule/ calls this module from its create.yml and destroy.yml
+Every scenario under roles/*/molecule/ calls this module from create.yml and destroy.yml, which
+sit next to it and are named by the scenarios' shared config.yml
 (`python -m tests.molecule.lab create|destroy SCENARIO_DIR INVENTORY_DIR`, run from the
 checkout):
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.molecule.checks import assert_serving
+
 testinfra_hosts = ["all"]
 
 DEFAULTS = Path(__file__).resolve().parents[4] / "deployer_defaults" / "defaults" / "main.yml"
@@ -45,9 +47,7 @@ def test_the_pinned_packages_are_installed(host) -> None:
 
 
 def test_chrony_serves_the_cluster_in_orphan_mode(host, hostvars) -> None:
-    chrony = host.service("chrony")
-    assert chrony.is_running
-    assert chrony.is_enabled
+    assert_serving(host, ["chrony"])
     config = host.file("/etc/chrony/chrony.conf").content_string
     # The only host is the site's time server: it serves the subnet and follows nobody.
     assert hostvars["common_chrony_servers"] == [hostvars["ansible_host"]]
@@ -69,9 +69,7 @@ def test_limits_reach_logins_and_services(host) -> None:
 
 
 def test_the_firewall_opens_exactly_the_rendered_ports(host, hostvars) -> None:
-    nftables = host.service("nftables")
-    assert nftables.is_running
-    assert nftables.is_enabled
+    assert_serving(host, ["nftables"])
     chain = host.check_output("nft list chain inet deployer input")
     assert "policy drop;" in chain
     tcp = ", ".join(str(p) for p in hostvars["common_firewall_cluster_tcp"])

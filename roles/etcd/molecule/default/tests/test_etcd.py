@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+from tests.molecule.checks import assert_serving
+
 testinfra_hosts = ["etcd"]
 
 PKI = "/etc/etcd/pki"
@@ -31,12 +33,7 @@ def etcdctl(hostvars, *args: str, endpoints: str = "", cert: bool = True) -> str
 
 
 def test_the_service_runs_and_listens_on_tls_ports(host, hostvars) -> None:
-    etcd = host.service("etcd")
-    assert etcd.is_running
-    assert etcd.is_enabled
-    address = hostvars["ansible_host"]
-    assert host.socket(f"tcp://{address}:2379").is_listening
-    assert host.socket(f"tcp://{address}:2380").is_listening
+    assert_serving(host, ["etcd"], hostvars["ansible_host"], [2379, 2380])
     config = host.file("/etc/default/etcd").content_string
     members = ",".join(f"{m['name']}=https://{m['address']}:2380" for m in hostvars["etcd_members"])
     assert f'ETCD_INITIAL_CLUSTER="{members}"\n' in config

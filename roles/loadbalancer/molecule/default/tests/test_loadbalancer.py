@@ -11,6 +11,7 @@ import pytest
 import testinfra
 
 from deployer.health.http import request, tls_context
+from tests.molecule.checks import assert_serving
 from tests.molecule.lab import read_secrets
 
 testinfra_hosts = ["loadbalancer"]
@@ -59,9 +60,7 @@ def wait_for_holder(balancers, vip: str, timeout: float = 30) -> str:
 
 
 def test_haproxy_and_keepalived_run_with_a_valid_configuration(host, hostvars) -> None:
-    for unit in ("haproxy", "keepalived"):
-        assert host.service(unit).is_running, unit
-        assert host.service(unit).is_enabled, unit
+    assert_serving(host, ["haproxy", "keepalived"])
     host.run_expect([0], "haproxy -c -q -f /etc/haproxy/haproxy.cfg")
     keepalived = host.file("/etc/keepalived/keepalived.conf").content_string
     assert f"priority {hostvars['keepalived_priority']}\n" in keepalived
@@ -71,8 +70,7 @@ def test_haproxy_and_keepalived_run_with_a_valid_configuration(host, hostvars) -
 
 
 def test_every_frontend_listens(host, hostvars) -> None:
-    for name in FRONTENDS:
-        assert host.socket(f"tcp://0.0.0.0:{hostvars['deployer_ports'][name]}").is_listening, name
+    assert_serving(host, [], "0.0.0.0", [hostvars["deployer_ports"][name] for name in FRONTENDS])  # noqa: S104
 
 
 def test_the_stats_page_lists_the_rendered_backends(hostvars) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from deployer.health.http import request
 from tests.integration.datatier_probes import S3
+from tests.molecule.checks import assert_serving
 from tests.molecule.lab import read_secrets
 
 testinfra_hosts = ["app"]
@@ -52,10 +53,7 @@ def test_secrets_stay_out_of_config_json(host, hostvars) -> None:
 
 
 def test_the_service_runs_and_its_deep_ping_is_ok(host, hostvars) -> None:
-    service = host.service("mattermost")
-    assert service.is_running
-    assert service.is_enabled
-    assert host.socket(f"tcp://{hostvars['ansible_host']}:{hostvars['mattermost_listen_port']}").is_listening
+    assert_serving(host, ["mattermost"], hostvars["ansible_host"], [hostvars["mattermost_listen_port"]])
     ping = api(hostvars, "GET", "/api/v4/system/ping?get_server_status=true")
     assert ping.status == 200, ping.body
     doc = ping.json()

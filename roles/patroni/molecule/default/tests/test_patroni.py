@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.integration.datatier_probes import connect, http_json
+from tests.molecule.checks import assert_serving
 from tests.molecule.lab import read_secrets
 
 testinfra_hosts = ["database"]
@@ -40,12 +41,7 @@ def sql(host, query: str) -> str:
 
 
 def test_patroni_runs_postgresql_and_its_api(host, hostvars) -> None:
-    patroni = host.service("patroni")
-    assert patroni.is_running
-    assert patroni.is_enabled
-    address = hostvars["ansible_host"]
-    assert host.socket(f"tcp://{address}:8008").is_listening
-    assert host.socket(f"tcp://{address}:5432").is_listening
+    assert_serving(host, ["patroni"], hostvars["ansible_host"], [8008, 5432])
     # PostgreSQL runs under Patroni only: the package's default cluster was never created.
     assert host.check_output("pg_lsclusters -h") == ""
     assert sql(host, "SHOW ssl") == "on"

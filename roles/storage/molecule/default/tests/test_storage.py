@@ -8,6 +8,7 @@ from collections import defaultdict
 import pytest
 
 from tests.integration.datatier_probes import S3, http_json
+from tests.molecule.checks import assert_serving
 from tests.molecule.lab import read_secrets
 
 testinfra_hosts = ["storage"]
@@ -44,14 +45,8 @@ def _master(hostvars, path: str) -> dict[str, object]:
 
 def test_every_server_runs_and_listens(host, hostvars) -> None:
     assert hostvars["seaweedfs_master"] is True
-    for unit in UNITS:
-        service = host.service(unit)
-        assert service.is_running, unit
-        assert service.is_enabled, unit
-    for port in ("master", "volume", "filer", "s3"):
-        assert host.socket(
-            f"tcp://{hostvars['ansible_host']}:{hostvars['seaweedfs_ports'][port]}"
-        ).is_listening
+    ports = [hostvars["seaweedfs_ports"][name] for name in ("master", "volume", "filer", "s3")]
+    assert_serving(host, UNITS, hostvars["ansible_host"], ports)
 
 
 def test_the_masters_agree_on_one_leader(hostvars) -> None:
